@@ -1,0 +1,39 @@
+"""Detector construction by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from model.detection.base import Detector
+from model.detection.mtcnn import MTCNNDetector
+from model.detection.yunet import YuNetDetector
+from model.errors import ModelUnavailable
+from model.weights import find_weights
+
+YUNET_FILE = "yunet_n_dynamic.onnx"
+
+
+def _mtcnn(model_dirs: Sequence[Path], device: str) -> Detector:
+    return MTCNNDetector(device=device)
+
+
+def _yunet(model_dirs: Sequence[Path], device: str) -> Detector:
+    path = find_weights(YUNET_FILE, model_dirs, subdir="yunet")
+    if path is None:
+        raise ModelUnavailable(
+            f"YuNet needs {YUNET_FILE} in one of the model dirs ({', '.join(map(str, model_dirs))}); "
+            "run `python scripts/download_weights.py yunet` or set FACEREG_MODEL_DIR"
+        )
+    return YuNetDetector(path)
+
+
+DETECTORS: dict[str, Callable[[Sequence[Path], str], Detector]] = {"mtcnn": _mtcnn, "yunet": _yunet}
+
+
+def create_detector(name: str, model_dirs: Sequence[Path], device: str = "cpu") -> Detector:
+    try:
+        factory = DETECTORS[name]
+    except KeyError:
+        raise ModelUnavailable(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}") from None
+    return factory(model_dirs, device)

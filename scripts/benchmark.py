@@ -1,0 +1,37 @@
+"""Benchmarks that write report files (speed and memory targets live here, not in tests).
+
+  python scripts/benchmark.py embed [--images N] [--out reports/benchmarks]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench_embed import run_all, run_one, summary_table
+
+from services.cli import print_json, run, setup_logging
+from services.config import get_settings
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    embed = sub.add_parser("embed", help="detection ms/image, embedding faces/s, torch vs ONNX, peak memory")
+    embed.add_argument("--images", type=int, default=40)
+    embed.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
+    one = sub.add_parser("embed-one", help="(internal) one configuration in this process")
+    one.add_argument("config", nargs="+")
+    args = parser.parse_args()
+    setup_logging()
+    if args.command == "embed-one":
+        print_json(run_one(get_settings(), args.config))
+        return 0
+    report = run_all(args.images, args.out)
+    print(summary_table(report))
+    print_json({"report": str(args.out / "embed.json")})
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

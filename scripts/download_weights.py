@@ -1,0 +1,73 @@
+"""Download model weights from their upstream URLs (needs internet).
+
+  python scripts/download_weights.py mobilefacenet [--runtime torch|onnx|all] [--dest DIR]
+  python scripts/download_weights.py arcface-r50 --runtime onnx
+  python scripts/download_weights.py yunet
+
+Files go to the first FACEREG_MODEL_DIR entry (default ~/.cache/facereg/models), in a
+folder named after the model; their sha256 is checked when the zoo records one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from model.detection.factory import YUNET_FILE
+from model.errors import ModelUnavailable
+from model.weights import download
+from model.zoo import ZOO, WeightsFile
+from services.cli import run, setup_logging
+from services.config import get_settings
+
+log = logging.getLogger("download_weights")
+
+DETECTOR_FILES = {
+    "yunet": WeightsFile(
+        YUNET_FILE,
+        "104ee26c71d5c270ce79a6b3dced91c91013260d29a6bf18f9296c5b8c4c2b12",
+        "https://github.com/ShiqiYu/libfacedetection.train/raw/0047ac24afb1a50a0c6105001c89d1b5b805dbf1/onnx/yunet_n_dynamic.onnx",
+    ),
+}
+
+
+def files_for(name: str, runtime: str) -> tuple[str, list[WeightsFile]]:
+    if name in DETECTOR_FILES:
+        return name, [DETECTOR_FILES[name]]
+    if name not in ZOO:
+        raise ModelUnavailable(f"unknown model {name!r}; choose one of {', '.join([*ZOO, *DETECTOR_FILES])}")
+    spec = ZOO[name]
+    wanted = spec.runtimes if runtime == "all" else (runtime,)
+    files = [spec.weights[r] for r in wanted if r in spec.weights]
+    if not files:
+        raise ModelUnavailable(f"{name} has no {runtime!r} runtime; it has {', '.join(spec.runtimes)}")
+    return spec.subdir or name, files
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", help=f"one of {', '.join([*ZOO, *DETECTOR_FILES])}")
+    parser.add_argument("--runtime", default="all")
+    parser.add_argument("--dest", type=Path, help="model dir (default: the first FACEREG_MODEL_DIR entry)")
+    args = parser.parse_args()
+    setup_logging()
+    dest_root = args.dest or get_settings().model_dir[0]
+    subdir, files = files_for(args.name, args.runtime)
+    for wf in files:
+        dest = dest_root / subdir / wf.filename
+        if dest.is_file():
+            log.info("%s already present", dest)
+            continue
+        if wf.url is None:
+            raise ModelUnavailable(
+                f"{wf.filename} has no public download URL; see the model's notes in model/zoo.py and put it at {dest}"
+            )
+        log.info("downloading %s -> %s", wf.url, dest)
+        download(wf.url, dest, wf.sha256, wf.archive_member)
+        log.info("saved %s", dest)
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,1 @@
+"""facereg domain services: configuration, evaluation and (later) registry, index, enrollment."""

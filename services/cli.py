@@ -1,0 +1,38 @@
+"""What every command-line entry point shares: logging, and errors turned into clear exits."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from model.errors import FaceregError
+
+EXIT_BAD_INPUT = 2
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run(main: Callable[[], int | None]) -> None:
+    """Run `main`; a facereg error becomes one line on stderr and exit code 2, never a traceback."""
+    try:
+        code = main()
+    except FaceregError as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)
+
+
+def print_json(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj, default=float), flush=True)

@@ -1,0 +1,60 @@
+"""All settings, from the environment (FACEREG_*) or a .env file; never from code edits."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+
+
+def _default_model_dirs() -> list[Path]:
+    dirs = [Path.home() / ".cache" / "facereg" / "models"]
+    if (SHARED / "models").is_dir():
+        dirs.append(SHARED / "models")
+    return dirs
+
+
+def _default_datasets() -> Path | None:
+    return SHARED / "datasets" if (SHARED / "datasets").is_dir() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACEREG_", env_file=".env", extra="ignore")
+
+    model: str = "auto"  # arcface-r50 | mobilefacenet | dlib | auto
+    runtime: Literal["auto", "torch", "onnx", "dlib"] = "auto"
+    model_dir: Annotated[list[Path], NoDecode] = Field(default_factory=_default_model_dirs)
+    detector: Literal["mtcnn", "yunet"] = "mtcnn"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    torch_threads: int = Field(default=0, ge=0)  # 0: one per core, at most 4
+    batch_size: int = Field(default=32, ge=1)
+    flip_tta: bool = False
+    min_face_size: int = Field(default=20, ge=8)
+    detection_score: float = Field(default=0.7, ge=0.0, le=1.0)
+    no_face: Literal["error", "center_crop"] = "error"
+    verify_threshold: float | None = None  # None: the model's calibrated default
+    identify_threshold: float | None = None
+    max_image_bytes: int = 25 * 1024 * 1024
+    max_image_pixels: int = 50_000_000
+    datasets: Path | None = Field(default_factory=_default_datasets)
+    data_dir: Path = REPO_ROOT / "data"
+
+    @field_validator("model_dir", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        """FACEREG_MODEL_DIR is a path list like PATH: entries separated by os.pathsep."""
+        if isinstance(value, str):
+            return [Path(p).expanduser() for p in value.split(os.pathsep) if p.strip()]
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
