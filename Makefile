@@ -22,6 +22,7 @@ lint: venv
 	.venv/bin/mypy
 
 test: venv lint
+	@scripts/install_system_deps.sh
 	$(PY) -m pytest -q
 
 bench: venv

@@ -18,8 +18,14 @@ def export_onnx(net: nn.Module, path: Path, input_size: int = 112, opset: int = 
     dummy = torch.zeros(2, 3, input_size, input_size)
     tmp = path.with_suffix(".onnx.part")
     torch.onnx.export(
-        net, (dummy,), str(tmp), input_names=["input"], output_names=["embedding"],
-        dynamic_axes={"input": {0: "batch"}, "embedding": {0: "batch"}}, opset_version=opset, dynamo=False,
+        net,
+        (dummy,),
+        str(tmp),
+        input_names=["input"],
+        output_names=["embedding"],
+        dynamic_axes={"input": {0: "batch"}, "embedding": {0: "batch"}},
+        opset_version=opset,
+        dynamo=False,
     )
     tmp.replace(path)
     return path

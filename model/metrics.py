@@ -160,7 +160,9 @@ def rank_identities(similarity: npt.ArrayLike, gallery_ids: Sequence[str]) -> tu
     return ranked, np.take_along_axis(per_person, order, axis=1)
 
 
-def top_k_accuracy(ranked: Sequence[Sequence[str]], truth: Sequence[str], ks: Sequence[int] = (1, 3, 5)) -> dict[int, float]:
+def top_k_accuracy(
+    ranked: Sequence[Sequence[str]], truth: Sequence[str], ks: Sequence[int] = (1, 3, 5)
+) -> dict[int, float]:
     if len(ranked) != len(truth) or not truth:
         raise MetricError("top-k needs one ranking per probe and at least one probe")
     return {k: float(np.mean([t in r[:k] for r, t in zip(ranked, truth, strict=True)])) for k in ks}
@@ -176,7 +178,9 @@ def open_set_threshold(unknown_best: npt.ArrayLike, target_fpir: float) -> float
     if target_fpir >= 1.0:
         return float(s[-1])  # everything may be accepted
     if target_fpir < 1.0 / s.size:
-        raise MetricError(f"FPIR {target_fpir:g} needs at least {int(np.ceil(1 / target_fpir))} unknown probes; there are {s.size}")
+        raise MetricError(
+            f"FPIR {target_fpir:g} needs at least {int(np.ceil(1 / target_fpir))} unknown probes; there are {s.size}"
+        )
     allowed = int(np.floor(target_fpir * s.size))
     # Accept strictly above the (allowed+1)-th highest unknown score.
     return float(np.nextafter(s[allowed], np.inf))

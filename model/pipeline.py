@@ -74,9 +74,7 @@ class FacePipeline:
     def embed_detections(self, image: ImageArray, detections: Sequence[Detection]) -> list[FaceEmbedding]:
         chips = [self.embedder.align(image, d) for d in detections]
         vectors = self.embedder.embed(chips)
-        return [
-            FaceEmbedding(d, assess(d, c), v, c) for d, c, v in zip(detections, chips, vectors, strict=True)
-        ]
+        return [FaceEmbedding(d, assess(d, c), v, c) for d, c, v in zip(detections, chips, vectors, strict=True)]
 
     def embed_primary(self, source: ImageSource) -> FaceEmbedding:
         image = self.load(source)

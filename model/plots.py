@@ -8,9 +8,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+import matplotlib.pyplot as plt
 
-from model.metrics import Roc  # noqa: E402
+from model.metrics import Roc
 
 
 def plot_roc(roc: Roc, path: Path, title: str, auc: float | None = None) -> Path:

@@ -36,7 +36,9 @@ def verify_sha256(path: Path, expected: str | None) -> None:
         return
     actual = sha256_file(path)
     if actual != expected:
-        raise WeightsMismatch(f"{path}: sha256 {actual} differs from the recorded {expected}; the file is another model")
+        raise WeightsMismatch(
+            f"{path}: sha256 {actual} differs from the recorded {expected}; the file is another model"
+        )
 
 
 def download(
@@ -48,23 +50,23 @@ def download(
     """
     if archive_member is None:
         return _download_file(url, dest, sha256, timeout)
-    archive = _download_file(url, dest.with_suffix(".zip"), None, timeout)
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            names = [n for n in zf.namelist() if n == archive_member or n.endswith("/" + archive_member)]
-            if not names:
-                raise ModelUnavailable(f"{url} has no member {archive_member}")
-            part = dest.with_suffix(dest.suffix + ".part")
-            with zf.open(names[0]) as src, part.open("wb") as out:
-                shutil.copyfileobj(src, out)
-    finally:
-        archive.unlink(missing_ok=True)
-    try:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-") as tmpdir:
+        archive = _download_file(url, Path(tmpdir) / "archive.zip", None, timeout)
+        part = Path(tmpdir) / dest.name
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                names = [n for n in zf.namelist() if n == archive_member or n.endswith("/" + archive_member)]
+                if not names:
+                    raise ModelUnavailable(f"{url} has no member {archive_member}")
+                with zf.open(names[0]) as src, part.open("wb") as out:
+                    shutil.copyfileobj(src, out)
+        except zipfile.BadZipFile as exc:
+            raise ModelUnavailable(
+                f"{url} is not a zip archive ({exc}); download it by hand and put {archive_member} at {dest}"
+            ) from exc
         verify_sha256(part, sha256)
-    except WeightsMismatch:
-        part.unlink(missing_ok=True)
-        raise
-    part.replace(dest)
+        part.replace(dest)
     return dest
 
 

@@ -81,8 +81,13 @@ class EmbeddingContract:
     @property
     def id(self) -> str:
         payload = json.dumps(
-            {"model": self.model, "dim": self.dim, "weights": self.weights_sha256,
-             "pre": asdict(self.preprocessing), "flip": self.flip},
+            {
+                "model": self.model,
+                "dim": self.dim,
+                "weights": self.weights_sha256,
+                "pre": asdict(self.preprocessing),
+                "flip": self.flip,
+            },
             sort_keys=True,
         )
         return f"{self.model}-{self.dim}d-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"

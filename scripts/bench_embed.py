@@ -32,8 +32,12 @@ from services.config import Settings
 # (model, runtime); arcface-r50 has no pretrained weights here, so its speed is measured on a
 # randomly initialised network of the same architecture (speed does not depend on the values).
 CONFIGS = [
-    ("mobilefacenet", "torch"), ("mobilefacenet", "onnx"), ("mobilefacenet", "onnx-dynamic"),
-    ("arcface-r50", "torch"), ("arcface-r50", "onnx"), ("dlib", "dlib"),
+    ("mobilefacenet", "torch"),
+    ("mobilefacenet", "onnx"),
+    ("mobilefacenet", "onnx-dynamic"),
+    ("arcface-r50", "torch"),
+    ("arcface-r50", "onnx"),
+    ("dlib", "dlib"),
 ]
 DETECTORS = ("mtcnn", "yunet")
 
@@ -41,7 +45,7 @@ DETECTORS = ("mtcnn", "yunet")
 def sample_images(settings: Settings, n: int) -> list[ImageArray]:
     if settings.datasets is None or not (settings.datasets / "lfw" / "images").is_dir():
         raise SystemExit("benchmark embed needs LFW images under FACEREG_DATASETS/lfw/images")
-    paths = sorted((settings.datasets / "lfw" / "images").glob("*/*.jpg"))[:: 97][:n]
+    paths = sorted((settings.datasets / "lfw" / "images").glob("*/*.jpg"))[::97][:n]
     return [load_image(p) for p in paths]
 
 
@@ -64,8 +68,12 @@ def bench_detector(settings: Settings, name: str, n_images: int) -> dict[str, An
     detector = create_detector(name, settings.model_dir, "cpu")
     opts = DetectorOptions()
     per_image = timed(lambda: [detect_faces(detector, im, opts) for im in images], 1) / len(images)
-    return {"detector": name, "ms_per_image": round(per_image * 1000, 2), "image_size": list(images[0].shape[:2]),
-            "peak_rss_mb": round(peak_rss_mb(), 1)}
+    return {
+        "detector": name,
+        "ms_per_image": round(per_image * 1000, 2),
+        "image_size": list(images[0].shape[:2]),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
 
 
 def _random_r50(runtime: str, tmp: Path) -> ChipEmbedder:
@@ -115,10 +123,14 @@ def bench_embedder(settings: Settings, model: str, runtime: str, n_images: int) 
         t32 = timed(lambda: emb.embed(batch), 3) / len(batch)
         vec = emb.embed(chips[:1])
     return {
-        "model": model, "runtime": runtime, "dim": int(vec.shape[1]),
+        "model": model,
+        "runtime": runtime,
+        "dim": int(vec.shape[1]),
         "weights": "random (speed only)" if model == "arcface-r50" else "pretrained",
-        "faces_per_s_batch1": round(1.0 / t1, 1), "faces_per_s_batch32": round(1.0 / t32, 1),
-        "peak_rss_mb": round(peak_rss_mb(), 1), "torch_threads": torch.get_num_threads(),
+        "faces_per_s_batch1": round(1.0 / t1, 1),
+        "faces_per_s_batch32": round(1.0 / t32, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "torch_threads": torch.get_num_threads(),
     }
 
 
@@ -126,7 +138,9 @@ def run_isolated(args: list[str]) -> dict[str, Any]:
     """Run one configuration in a fresh interpreter; its last stdout line is its JSON result."""
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("benchmark.py")), "embed-one", *args],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         return {"config": args, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
@@ -145,21 +159,31 @@ def with_ratios(embedders: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def summary_table(report: dict[str, Any]) -> str:
-    lines = ["| model | runtime | faces/s b1 | faces/s b32 | onnx/torch b32 | peak RSS MB |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| model | runtime | faces/s b1 | faces/s b32 | onnx/torch b32 | peak RSS MB |",
+        "|---|---|---|---|---|---|",
+    ]
     for e in report["embedders"]:
         if "error" in e:
             lines.append(f"| {e['config']} | error: {e['error']} | | | | |")
             continue
         ratio = e.get("onnx_over_torch_batch32", "")
-        lines.append(f"| {e['model']} | {e['runtime']} | {e['faces_per_s_batch1']} | {e['faces_per_s_batch32']} | {ratio} | {e['peak_rss_mb']} |")
+        cells = [e["model"], e["runtime"], e["faces_per_s_batch1"], e["faces_per_s_batch32"], ratio, e["peak_rss_mb"]]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
     lines += ["", "| detector | ms/image | peak RSS MB |", "|---|---|---|"]
-    lines += [f"| {d['detector']} | {d['ms_per_image']} | {d['peak_rss_mb']} |" for d in report["detectors"] if "error" not in d]
+    lines += [
+        f"| {d['detector']} | {d['ms_per_image']} | {d['peak_rss_mb']} |"
+        for d in report["detectors"]
+        if "error" not in d
+    ]
     return "\n".join(lines)
 
 
 def run_all(n_images: int, out: Path) -> dict[str, Any]:
     report: dict[str, Any] = {
-        "cpu_count": __import__("os").cpu_count(), "torch": torch.__version__, "n_images": n_images,
+        "cpu_count": __import__("os").cpu_count(),
+        "torch": torch.__version__,
+        "n_images": n_images,
         "detectors": [run_isolated(["detector", d, str(n_images)]) for d in DETECTORS],
         "embedders": with_ratios([run_isolated(["embedder", m, r, str(n_images)]) for m, r in CONFIGS]),
     }
@@ -173,6 +197,3 @@ def run_one(settings: Settings, args: list[str]) -> dict[str, Any]:
     if args[0] == "detector":
         return bench_detector(settings, args[1], int(args[2]))
     return bench_embedder(settings, args[1], args[2], int(args[3]))
-
-
-

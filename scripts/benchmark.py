@@ -1,6 +1,6 @@
 """Benchmarks that write report files (speed and memory targets live here, not in tests).
 
-  python scripts/benchmark.py embed [--images N] [--out reports/benchmarks]
+python scripts/benchmark.py embed [--images N] [--out reports/benchmarks]
 """
 
 from __future__ import annotations

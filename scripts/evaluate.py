@@ -23,8 +23,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="arcface-r50 | mobilefacenet | dlib | auto")
     p.add_argument("--runtime", choices=["auto", "torch", "onnx", "dlib"])
     p.add_argument("--detector", choices=["mtcnn", "yunet"])
-    p.add_argument("--no-face", choices=["error", "center_crop"], default="center_crop",
-                   help="what to do when no face is found (default: centre crop, as the LFW protocol allows)")
+    p.add_argument(
+        "--no-face",
+        choices=["error", "center_crop"],
+        default="center_crop",
+        help="what to do when no face is found (default: centre crop, as the LFW protocol allows)",
+    )
     p.add_argument("--flip", action="store_true", help="flip test-time augmentation")
     p.add_argument("--out", type=Path, default=Path("reports/evaluation"))
     p.add_argument("-v", "--verbose", action="store_true")
@@ -37,8 +41,11 @@ def main() -> int:
     _common(verify)
     verify.add_argument("--pairs", type=Path, required=True, help="CSV: path_a,path_b,same[,fold]")
     verify.add_argument("--folds", type=int, help="evaluate only the first K folds")
-    verify.add_argument("--parity-runtime", choices=["torch", "onnx"],
-                        help="also embed the first --parity-n faces with this runtime and report the cosine")
+    verify.add_argument(
+        "--parity-runtime",
+        choices=["torch", "onnx"],
+        help="also embed the first --parity-n faces with this runtime and report the cosine",
+    )
     verify.add_argument("--parity-n", type=int, default=100)
     identify = sub.add_parser("identify", help="closed-set Top-1/3/5 on an enroll/probe split")
     _common(identify)
@@ -47,16 +54,26 @@ def main() -> int:
     setup_logging(args.verbose)
     settings = get_settings()
     pipeline = build_pipeline(
-        settings, model=args.model, runtime=args.runtime, detector=args.detector, no_face=args.no_face,
+        settings,
+        model=args.model,
+        runtime=args.runtime,
+        detector=args.detector,
+        no_face=args.no_face,
         flip_tta=args.flip or None,
     )
     if args.command == "verify":
         other = None
         if args.parity_runtime:
-            other = create_embedder(pipeline.embedder.spec.name, args.parity_runtime, settings.model_dir,
-                                    pipeline.embedder.device, pipeline.contract.flip)
-        report = evaluate_verification(pipeline, args.root, args.pairs, args.out, args.folds,
-                                       parity_with=other, parity_n=args.parity_n)
+            other = create_embedder(
+                pipeline.embedder.spec.name,
+                args.parity_runtime,
+                settings.model_dir,
+                pipeline.embedder.device,
+                pipeline.contract.flip,
+            )
+        report = evaluate_verification(
+            pipeline, args.root, args.pairs, args.out, args.folds, parity_with=other, parity_n=args.parity_n
+        )
     else:
         report = evaluate_identification(pipeline, args.root, args.split, args.out)
     print_json({k: v for k, v in report.items() if k not in ("failures", "top1_misses")})

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from model.embedders.torch_embedder import build_backbone
 from model.backbones import load_backbone
+from model.embedders.torch_embedder import build_backbone
 from model.export import export_onnx, onnx_parity
 from model.zoo import ModelSpec, get_spec, locate_weights
 from services.cli import print_json, run, setup_logging

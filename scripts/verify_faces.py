@@ -1,4 +1,7 @@
-"""1:1 verification of two images: python scripts/verify_faces.py IMG_A IMG_B [--model M] [--runtime R] [--threshold T]."""
+"""1:1 verification of two images.
+
+python scripts/verify_faces.py IMG_A IMG_B [--model M] [--runtime R] [--threshold T]
+"""
 
 from __future__ import annotations
 
@@ -22,8 +25,13 @@ def main() -> int:
     args = parser.parse_args()
     setup_logging(args.verbose)
     result = verify_images(
-        get_settings(), args.image_a, args.image_b,
-        model=args.model, runtime=args.runtime, detector=args.detector, threshold=args.threshold,
+        get_settings(),
+        args.image_a,
+        args.image_b,
+        model=args.model,
+        runtime=args.runtime,
+        detector=args.detector,
+        threshold=args.threshold,
     )
     print_json(result)
     return 0

@@ -43,7 +43,11 @@ def build_pipeline(settings: Settings, **overrides: object) -> FacePipeline:
     detector = create_detector(settings.detector, settings.model_dir, device)
     log.info(
         "face pipeline: model=%s runtime=%s device=%s detector=%s contract=%s",
-        embedder.spec.name, embedder.runtime, embedder.device, detector.name, embedder.contract.id,
+        embedder.spec.name,
+        embedder.runtime,
+        embedder.device,
+        detector.name,
+        embedder.contract.id,
     )
     return FacePipeline(detector, embedder, pipeline_options(settings))
 

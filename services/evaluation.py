@@ -50,7 +50,11 @@ def read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
 
 
 def embed_paths(
-    pipeline: FacePipeline, root: Path, paths: Iterable[str], desc: str, keep_chips: int = 0,
+    pipeline: FacePipeline,
+    root: Path,
+    paths: Iterable[str],
+    desc: str,
+    keep_chips: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> EmbeddedImages:
     """Embed each image's primary face, in batches, with a progress bar."""
@@ -84,8 +88,14 @@ def runtime_parity(reference: FloatArray, other: Embedder, chips: Sequence[Image
 
 
 def evaluate_verification(
-    pipeline: FacePipeline, root: Path, pairs_csv: Path, out_dir: Path, folds: int | None = None,
-    fars: Sequence[float] = DEFAULT_FARS, parity_with: Embedder | None = None, parity_n: int = 100,
+    pipeline: FacePipeline,
+    root: Path,
+    pairs_csv: Path,
+    out_dir: Path,
+    folds: int | None = None,
+    fars: Sequence[float] = DEFAULT_FARS,
+    parity_with: Embedder | None = None,
+    parity_n: int = 100,
 ) -> dict[str, Any]:
     """LFW-style verification report. A pair with a failed image counts as a wrong answer."""
     rows = read_csv(pairs_csv, ("path_a", "path_b", "same"))
@@ -99,13 +109,19 @@ def evaluate_verification(
         fold_ids = [f for f in fold_ids if f in wanted]
     started = time.perf_counter()
     emb = embed_paths(
-        pipeline, root, (p for r in rows for p in (r["path_a"], r["path_b"])), "verify",
+        pipeline,
+        root,
+        (p for r in rows for p in (r["path_a"], r["path_b"])),
+        "verify",
         keep_chips=parity_n if parity_with else 0,
     )
     ok = np.array([r["path_a"] in emb.vectors and r["path_b"] in emb.vectors for r in rows])
     labels = np.array([_truthy(r["same"]) for r in rows])
     scores = np.array(
-        [float(emb.vectors[r["path_a"]] @ emb.vectors[r["path_b"]]) if good else np.nan for r, good in zip(rows, ok, strict=True)]
+        [
+            float(emb.vectors[r["path_a"]] @ emb.vectors[r["path_b"]]) if good else np.nan
+            for r, good in zip(rows, ok, strict=True)
+        ]
     )
     report: dict[str, Any] = {
         "model": pipeline.embedder.spec.name,
@@ -127,7 +143,9 @@ def evaluate_verification(
     report["tar_at_far"] = _tar_at_fars(s, y, fars)
     if parity_with is not None and emb.chips:
         keys = list(emb.chips)
-        report["runtime_parity"] = runtime_parity(np.stack([emb.vectors[k] for k in keys]), parity_with, [emb.chips[k] for k in keys])
+        report["runtime_parity"] = runtime_parity(
+            np.stack([emb.vectors[k] for k in keys]), parity_with, [emb.chips[k] for k in keys]
+        )
     report["failures"] = dict(list(emb.failures.items())[:50])
     report["seconds"] = round(time.perf_counter() - started, 1)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -143,9 +161,7 @@ def _fold_ids(rows: list[dict[str, str]]) -> list[int]:
     return [i * 10 // len(rows) for i in range(len(rows))]
 
 
-def _fold_report(
-    scores: FloatArray, labels: np.ndarray, folds: np.ndarray, ok: np.ndarray
-) -> dict[str, Any]:
+def _fold_report(scores: FloatArray, labels: np.ndarray, folds: np.ndarray, ok: np.ndarray) -> dict[str, Any]:
     # A failed pair gets a score outside the cosine range on its wrong side: wrong at any threshold.
     forced = np.where(ok, scores, np.where(labels, -10.0, 10.0))
     result = metrics.kfold_accuracy(forced, labels, folds)

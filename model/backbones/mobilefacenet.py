@@ -9,7 +9,13 @@ import torch
 from torch import nn
 
 # (expansion t, channels c, repeats n, first stride s) of the inverted-residual stages.
-STAGES: tuple[tuple[int, int, int, int], ...] = ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1))
+STAGES: tuple[tuple[int, int, int, int], ...] = (
+    (2, 64, 5, 2),
+    (4, 128, 1, 2),
+    (2, 128, 6, 1),
+    (4, 128, 1, 2),
+    (2, 128, 2, 1),
+)
 
 
 class ConvBNReLU(nn.Sequential):

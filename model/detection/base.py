@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import cv2
+import numpy as np
 
 from model.types import Detection, ImageArray
 
@@ -39,10 +40,10 @@ def detect_faces(detector: Detector, image: ImageArray, options: DetectorOptions
     """
     short = min(image.shape[:2])
     factor = options.upscale_below / short if short < options.upscale_below else 1.0
-    work = image
+    work: ImageArray = image
     if factor > 1.0:
         h, w = image.shape[:2]
-        work = cv2.resize(image, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_CUBIC)
+        work = np.asarray(cv2.resize(image, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_CUBIC))
     found = detector.detect(work)
     if factor > 1.0:
         found = [d.scaled(1.0 / factor) for d in found]

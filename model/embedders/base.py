@@ -63,9 +63,9 @@ class ChipEmbedder(ABC):
     def to_tensor_layout(self, batch: ImageArray) -> FloatArray:
         """NHWC uint8 RGB -> NCHW float32 normalised as the model was trained."""
         pre = self.spec.preprocessing
-        x = batch.astype(np.float32) / 255.0
-        x = (x - np.asarray(pre.mean, dtype=np.float32)) / np.asarray(pre.std, dtype=np.float32)
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        scaled = batch.astype(np.float32) / np.float32(255.0)
+        normalised = (scaled - np.asarray(pre.mean, dtype=np.float32)) / np.asarray(pre.std, dtype=np.float32)
+        return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2), dtype=np.float32)
 
     @abstractmethod
     def _forward(self, batch: ImageArray) -> FloatArray:

@@ -31,7 +31,7 @@ class DlibEmbedder(ChipEmbedder):
         self._shapes = dlib.shape_predictor(str(shape_predictor))
 
     def align(self, image: ImageArray, detection: Detection) -> ImageArray:
-        x1, y1, x2, y2 = (int(round(float(v))) for v in detection.box)
+        x1, y1, x2, y2 = (round(float(v)) for v in detection.box)
         shape = self._shapes(image, self._dlib.rectangle(x1, y1, x2, y2))
         size = self.spec.preprocessing.input_size
         return np.ascontiguousarray(self._dlib.get_face_chip(image, shape, size=size, padding=0.25))

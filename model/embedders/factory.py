@@ -26,7 +26,11 @@ def resolve_device(device: str) -> str:
 
 
 def create_embedder(
-    model: str, runtime: str, model_dirs: Sequence[Path], device: str = "auto", flip: bool = False,
+    model: str,
+    runtime: str,
+    model_dirs: Sequence[Path],
+    device: str = "auto",
+    flip: bool = False,
     batch_size: int = 32,
 ) -> Embedder:
     """Load the named model (`auto`: the best one present) on the given runtime and device."""

@@ -16,7 +16,12 @@ class OnnxEmbedder(ChipEmbedder):
     runtime = "onnx"
 
     def __init__(
-        self, spec: ModelSpec, contract: EmbeddingContract, weights: Path, device: str, batch_size: int = 32,
+        self,
+        spec: ModelSpec,
+        contract: EmbeddingContract,
+        weights: Path,
+        device: str,
+        batch_size: int = 32,
         threads: int = 0,
     ) -> None:
         super().__init__(spec, contract, batch_size)

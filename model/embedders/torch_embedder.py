@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from model.errors import ModelUnavailable
 from model.types import FloatArray, ImageArray
 from model.zoo import EmbeddingContract, ModelSpec
 
-ARCHITECTURES = {"iresnet50": iresnet50, "mobilefacenet": MobileFaceNet}
+ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {"iresnet50": iresnet50, "mobilefacenet": MobileFaceNet}
 
 
 def build_backbone(spec: ModelSpec) -> nn.Module:
@@ -37,7 +38,9 @@ class TorchEmbedder(ChipEmbedder):
         self.net = net.half() if self.half else net
 
     @classmethod
-    def from_module(cls, spec: ModelSpec, contract: EmbeddingContract, net: nn.Module, device: str = "cpu") -> TorchEmbedder:
+    def from_module(
+        cls, spec: ModelSpec, contract: EmbeddingContract, net: nn.Module, device: str = "cpu"
+    ) -> TorchEmbedder:
         """Wrap an in-memory backbone (training, export checks) without a weights file."""
         self = cls.__new__(cls)
         ChipEmbedder.__init__(self, spec, contract)

@@ -62,7 +62,10 @@ def test_iresnet50_has_exactly_the_arcface_torch_state_dict() -> None:
 
 def test_iresnet50_loads_an_arcface_torch_checkpoint_strictly(tmp_path: Path) -> None:
     rng = torch.Generator().manual_seed(0)
-    state = {k: torch.randn(shape, generator=rng) if shape else torch.tensor(3) for k, shape in arcface_torch_r50_keys().items()}
+    state = {
+        k: torch.randn(shape, generator=rng) if shape else torch.tensor(3)
+        for k, shape in arcface_torch_r50_keys().items()
+    }
     path = tmp_path / "backbone.pth"
     torch.save(state, path)
     net = load_backbone(iresnet50(), path)
@@ -103,7 +106,9 @@ def test_mobilefacenet_loads_the_shared_weights_strictly_and_matches_their_onnx(
 @pytest.mark.parametrize(
     "wrap",
     [
-        lambda sd: {"model_state": {**{f"backbone.{k}": v for k, v in sd.items()}, "head.weight": torch.zeros(10, 128)}},
+        lambda sd: {
+            "model_state": {**{f"backbone.{k}": v for k, v in sd.items()}, "head.weight": torch.zeros(10, 128)}
+        },
         lambda sd: {"state_dict": {f"module.{k}": v for k, v in sd.items()}},
         lambda sd: {"model": sd, "epoch": 3},
     ],
