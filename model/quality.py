@@ -26,7 +26,7 @@ class FaceQuality:
     sharpness: float  # variance of the Laplacian of the aligned chip
     yaw_deg: float
     roll_deg: float
-    score: float  # geometric mean of the four sub-scores, in [0, 1]
+    score: float  # in [0, 1]: detection x pose x sqrt(size x sharpness)
 
     def to_dict(self) -> dict[str, float]:
         return {k: round(float(v), 4) for k, v in asdict(self).items()}
@@ -40,10 +40,12 @@ def estimate_pose(landmarks: np.ndarray) -> tuple[float, float]:
     half_eye = math.hypot(dx, dy) / 2.0
     if half_eye < 1e-6:
         return 90.0, roll
-    # Project the nose onto the eye line: 0 when centred, +-1 when under an eye.
+    # Nose offset from the eye midpoint along the eye line, in half inter-ocular distances: with
+    # the nose tip about that far in front of the eyes, the offset is ~tan(yaw) (0 frontal,
+    # 1 = nose under an eye = ~45 degrees).
     mid = (left_eye + right_eye) / 2.0
-    along = ((nose[0] - mid[0]) * dx + (nose[1] - mid[1]) * dy) / (2.0 * half_eye**2)
-    yaw = math.degrees(math.asin(max(-1.0, min(1.0, float(along) * 2.0))))
+    offset = ((nose[0] - mid[0]) * dx + (nose[1] - mid[1]) * dy) / (2.0 * half_eye) / half_eye
+    yaw = math.degrees(math.atan(float(offset)))
     return yaw, roll
 
 
@@ -55,13 +57,13 @@ def sharpness(chip: ImageArray) -> float:
 def assess(detection: Detection, chip: ImageArray) -> FaceQuality:
     yaw, roll = estimate_pose(detection.landmarks)
     sharp = sharpness(chip)
-    parts = (
-        max(0.0, min(1.0, detection.score)),
-        min(1.0, detection.size / FULL_SIZE_PX),
-        min(1.0, sharp / FULL_SHARPNESS),
-        max(0.0, 1.0 - abs(yaw) / MAX_YAW_DEG) * max(0.0, 1.0 - abs(roll) / MAX_ROLL_DEG),
-    )
-    score = 0.0 if min(parts) <= 0 else math.exp(sum(math.log(p) for p in parts) / len(parts))
+    det = max(0.0, min(1.0, detection.score))
+    size = min(1.0, detection.size / FULL_SIZE_PX)
+    sharp_score = min(1.0, sharp / FULL_SHARPNESS)
+    pose = max(0.0, 1.0 - abs(yaw) / MAX_YAW_DEG) * max(0.0, 1.0 - abs(roll) / MAX_ROLL_DEG)
+    # A product, so one useless factor (a smeared or side-on face) sinks the score; size and
+    # sharpness trade off against each other (a small sharp face is fine), hence their mean.
+    score = det * pose * math.sqrt(size * sharp_score)
     if detection.fallback:
         score = 0.0  # a centre crop is a guess, never a good enrollment face
     return FaceQuality(detection.score, detection.size, sharp, yaw, roll, score)

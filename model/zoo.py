@@ -53,6 +53,7 @@ class ModelSpec:
     license: str
     upstream: str
     verify_threshold: float  # 1:1 cosine threshold (see `threshold_source`)
+    identify_threshold: float  # 1:N open-set threshold: much higher than the 1:1 one
     threshold_source: str
     subdir: str = ""
     # sha256 of the weights every runtime's file was made from: the contract's weights id.
@@ -114,6 +115,7 @@ ZOO: dict[str, ModelSpec] = {
         license="insightface pretrained models: non-commercial research use only",
         upstream="https://github.com/deepinsight/insightface/tree/master/recognition/arcface_torch",
         verify_threshold=0.28,
+        identify_threshold=0.45,
         threshold_source="insightface's usual cosine threshold for R50 models; calibrate on your data",
         subdir="arcface-r50",
         notes="torch: an arcface_torch r50 backbone.pth (e.g. ms1mv3_arcface_r50_fp16) saved as arcface_r50.pth",
@@ -137,8 +139,10 @@ ZOO: dict[str, ModelSpec] = {
         },
         license="code Apache-2.0; weights trained on MS-Celeb-1M: research use unless cleared",
         upstream="https://github.com/foamliu/MobileFaceNet",
-        verify_threshold=0.0,  # replaced below by the calibrated value
-        threshold_source="",
+        verify_threshold=0.31,
+        identify_threshold=0.45,
+        threshold_source="1:1: best-accuracy threshold on LFW View 1 DevTrain (2,200 pairs, MTCNN, 0.312); "
+        "1:N: see identify_threshold",
         subdir="mobilefacenet",
         canonical_sha256="90a00ba1d8b0b688af3deb731ed53dca582e6106805d1bc3cfdef55f570493f4",
     ),
@@ -162,6 +166,7 @@ ZOO: dict[str, ModelSpec] = {
         license="public domain (dlib model files); ships in the PyPI package face-recognition-models",
         upstream="https://github.com/davisking/dlib-models",
         verify_threshold=0.0,  # replaced below by the calibrated value
+        identify_threshold=0.0,
         threshold_source="",
         canonical_sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
     ),

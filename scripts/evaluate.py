@@ -9,13 +9,19 @@ The last line printed is the report as one JSON object (also written to OUT/repo
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+from typing import Any
 
 from model.embedders import create_embedder
+from model.pipeline import FacePipeline
 from services.cli import print_json, run, setup_logging
-from services.config import get_settings
+from services.config import Settings, get_settings
+from services.context import open_context
 from services.engine import build_pipeline
-from services.evaluation import evaluate_identification, evaluate_verification
+from services.evaluation import evaluate_identification, evaluate_verification, read_csv
+from services.gallery_evaluation import rows_from_csv
+from services.open_set import open_set_report, unknown_people_rows
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -34,6 +40,16 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true")
 
 
+def _open_set(args: argparse.Namespace, settings: Settings, pipeline: FacePipeline) -> dict[str, Any]:
+    rows = rows_from_csv(read_csv(args.split, ("path", "identity", "role")))
+    unknown = unknown_people_rows(args.root, {r.identity for r in rows}, args.unknown_people)
+    ctx = open_context(settings, pipeline)
+    report = open_set_report(ctx, args.root, rows, unknown, args.gallery, args.target_fpir, args.apply)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    return report
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,6 +66,13 @@ def main() -> int:
     identify = sub.add_parser("identify", help="closed-set Top-1/3/5 on an enroll/probe split")
     _common(identify)
     identify.add_argument("--split", type=Path, required=True, help="CSV: path,identity,role (enroll|probe)")
+    open_set = sub.add_parser("open-set", help="1:N with unknowns, through MongoDB + Chroma: calibrate the threshold")
+    _common(open_set)
+    open_set.add_argument("--split", type=Path, required=True, help="CSV: path,identity,role (enroll|probe)")
+    open_set.add_argument("--unknown-people", type=int, default=400, help="people outside the split, one image each")
+    open_set.add_argument("--target-fpir", type=float, default=0.01)
+    open_set.add_argument("--gallery", default="openset-eval")
+    open_set.add_argument("--apply", action="store_true", help="store the calibrated threshold on the gallery")
     args = parser.parse_args()
     setup_logging(args.verbose)
     settings = get_settings()
@@ -74,8 +97,10 @@ def main() -> int:
         report = evaluate_verification(
             pipeline, args.root, args.pairs, args.out, args.folds, parity_with=other, parity_n=args.parity_n
         )
-    else:
+    elif args.command == "identify":
         report = evaluate_identification(pipeline, args.root, args.split, args.out)
+    else:
+        report = _open_set(args, settings, pipeline)
     print_json({k: v for k, v in report.items() if k not in ("failures", "top1_misses")})
     return 0
 

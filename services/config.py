@@ -40,11 +40,23 @@ class Settings(BaseSettings):
     detection_score: float = Field(default=0.7, ge=0.0, le=1.0)
     no_face: Literal["error", "center_crop"] = "error"
     verify_threshold: float | None = None  # None: the model's calibrated default
-    identify_threshold: float | None = None
+    identify_threshold: float | None = None  # None: the model's calibrated 1:N default
+    gallery: str = "default"
+    enroll_multi_face: Literal["error", "largest"] = "error"
+    enroll_min_quality: float = Field(default=0.25, ge=0.0, le=1.0)
+    attendance_cooldown_s: float = Field(default=300.0, ge=0.0)
+    erase_attendance: Literal["anonymise", "delete"] = "anonymise"
     max_image_bytes: int = 25 * 1024 * 1024
     max_image_pixels: int = 50_000_000
     datasets: Path | None = Field(default_factory=_default_datasets)
     data_dir: Path = REPO_ROOT / "data"
+
+    # Infrastructure. Locally: a MongoDB wire-protocol server (SecantusDB), redis-server and an
+    # embedded Chroma under data_dir; in docker-compose: the mongo, redis and chroma services.
+    mongo_uri: str = "mongodb://127.0.0.1:27017/facereg"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    chroma_host: str | None = None  # None: embedded PersistentClient under data_dir/chroma
+    chroma_port: int = 8000
 
     @field_validator("model_dir", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.config import REPO_ROOT
+from tests.unit.test_image_io import png_declaring
 
 
 def run_script(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -56,21 +57,30 @@ def test_verify_faces_threshold_flag_decides(lfw_image) -> None:  # type: ignore
     assert result["threshold"] == 0.99 and result["is_same"] is False
 
 
-@pytest.mark.parametrize(
-    ("make_bad", "message"),
-    [
-        (lambda d: d / "missing.jpg", "no such file"),
-        (lambda d: ((d / "empty.jpg").write_bytes(b"") and d / "empty.jpg") or d / "empty.jpg", "empty"),
-        (lambda d: (d / "text.jpg").write_text("hello") and d / "text.jpg", "not an image"),
-    ],
-    ids=["missing", "empty", "not-an-image"],
-)
-def test_verify_faces_bad_input_exits_2_without_a_traceback(tmp_path: Path, lfw_image, make_bad, message) -> None:  # type: ignore[no-untyped-def]
-    bad = make_bad(tmp_path)
-    proc = run_script("verify_faces.py", bad, lfw_image("Aaron_Peirsol", 1), "--model", "mobilefacenet")
+def _bad_inputs(d: Path, good: Path) -> dict[str, tuple[Path, str, str]]:
+    """name -> (file, expected error type, words of its message)."""
+    (d / "empty.jpg").write_bytes(b"")
+    (d / "text.jpg").write_text("hello")
+    data = good.read_bytes()
+    (d / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (d / "bomb.png").write_bytes(png_declaring(30000, 30000))
+    return {
+        "missing": (d / "missing.jpg", "InvalidImage", "no such file"),
+        "empty": (d / "empty.jpg", "InvalidImage", "empty"),
+        "not-an-image": (d / "text.jpg", "InvalidImage", "not an image"),
+        "truncated": (d / "truncated.jpg", "InvalidImage", "truncated"),
+        "bomb": (d / "bomb.png", "ImageTooLarge", "pixels"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "not-an-image", "truncated", "bomb"])
+def test_verify_faces_bad_input_exits_2_without_a_traceback(tmp_path: Path, lfw_image, case: str) -> None:  # type: ignore[no-untyped-def]
+    good = lfw_image("Aaron_Peirsol", 1)
+    bad, error, words = _bad_inputs(tmp_path, good)[case]
+    proc = run_script("verify_faces.py", bad, good, "--model", "mobilefacenet")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert "error: InvalidImage" in proc.stderr and message in proc.stderr
+    assert f"error: {error}" in proc.stderr and words in proc.stderr
 
 
 def test_verify_faces_no_face_exits_2(tmp_path: Path, lfw_image) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,52 @@
+"""Start, stop or inspect the local development services (SecantusDB, Redis, optionally a Chroma server).
+
+  python scripts/local_services.py status
+  python scripts/local_services.py start [--chroma]
+  python scripts/local_services.py stop
+
+Addresses come from FACEREG_MONGO_URI, FACEREG_REDIS_URL, FACEREG_CHROMA_HOST/PORT; data, logs and pid
+files go under FACEREG_DATA_DIR. `stop` ends only what `start` started. The last line printed is the
+status as one JSON object; the exit code is 1 (with a message on stderr) when a service is not as asked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from services.cli import print_json, run, setup_logging
+from services.local_infra import InfraError, load_settings, start, status, stop
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("status", parents=[common], help="print whether each service answers (exit code 0 when it can tell)")
+    start_cmd = sub.add_parser("start", parents=[common], help="start mongo and redis where they do not answer yet")
+    start_cmd.add_argument("--chroma", action="store_true", help="also start a Chroma server")
+    sub.add_parser("stop", parents=[common], help="stop what `start` started")
+    args = parser.parse_args()
+    setup_logging(args.verbose)
+    logging.getLogger("pymongo").setLevel(logging.INFO)  # -v is about this tool, not every driver heartbeat
+    try:
+        settings = load_settings()
+        problems: list[str] = []
+        if args.command == "start":
+            problems = start(settings, chroma=args.chroma)
+        elif args.command == "stop":
+            problems = stop(settings)
+        report = status(settings)
+    except (InfraError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    print_json(report)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,38 @@
+"""Everything a service call needs, opened once: settings, MongoDB, Chroma, stored images, the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from model.pipeline import FacePipeline
+from services.config import Settings
+from services.db import Collections, collections, connect, ensure_indexes
+from services.engine import build_pipeline
+from services.image_store import ImageStore
+from services.vector_index import VectorIndex, open_client
+
+
+@dataclass
+class ServiceContext:
+    settings: Settings
+    db: Collections
+    index: VectorIndex
+    images: ImageStore
+    _pipeline: FacePipeline | None = field(default=None, repr=False)
+
+    @property
+    def pipeline(self) -> FacePipeline:
+        """The face pipeline, loaded on first use (the model load is the slow part)."""
+        if self._pipeline is None:
+            self._pipeline = build_pipeline(self.settings)
+        return self._pipeline
+
+    def use_pipeline(self, pipeline: FacePipeline) -> None:
+        self._pipeline = pipeline
+
+
+def open_context(settings: Settings, pipeline: FacePipeline | None = None) -> ServiceContext:
+    database = connect(settings.mongo_uri)
+    ensure_indexes(database)
+    index = VectorIndex(open_client(settings.chroma_host, settings.chroma_port, settings.data_dir))
+    return ServiceContext(settings, collections(database), index, ImageStore(settings.data_dir / "images"), pipeline)

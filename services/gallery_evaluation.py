@@ -1,0 +1,167 @@
+"""Gallery evaluation through the real services: enroll the split's enroll images, search its probes.
+
+Unlike `evaluation.evaluate_identification` (pure pipeline + numpy), this goes through MongoDB,
+ChromaDB and the enrollment rules, so it measures what the deployed system will do.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from model import metrics
+from model.errors import FaceregError
+from services.context import ServiceContext
+from services.enrollment import EnrollOptions, ImageInput, enroll
+from services.galleries import ensure_gallery
+from services.identification import search_vectors
+from services.jobs import create_job, finish_job, set_progress
+from services.persons import PersonInput
+
+CHUNK = 64
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SplitRow:
+    path: str
+    identity: str
+    role: str  # enroll | probe | unknown
+
+
+def rows_from_csv(dicts: Sequence[dict[str, str]]) -> list[SplitRow]:
+    return [SplitRow(d["path"], d["identity"], d["role"]) for d in dicts]
+
+
+def enroll_split(
+    ctx: ServiceContext, root: Path, rows: Sequence[SplitRow], gallery: str, progress: Progress | None = None
+) -> dict[str, int]:
+    """Enroll each identity's `enroll` images (idempotent: identities are keyed by external id)."""
+    by_identity: dict[str, list[SplitRow]] = defaultdict(list)
+    for r in rows:
+        if r.role == "enroll":
+            by_identity[r.identity].append(r)
+    counts = {"persons": 0, "enrolled": 0, "already_enrolled": 0, "rejected": 0}
+    opts = EnrollOptions(multi_face="largest", min_quality=ctx.settings.enroll_min_quality)
+    for n, (identity, group) in enumerate(tqdm(sorted(by_identity.items()), desc="enroll", unit="person"), 1):
+        images = [ImageInput(r.path, (root / r.path).read_bytes()) for r in group if (root / r.path).is_file()]
+        result = enroll(ctx, PersonInput(identity, external_id=f"{gallery}/{identity}"), images, gallery, options=opts)
+        counts["persons"] += 1
+        for status in ("enrolled", "already_enrolled", "rejected"):
+            counts[status] += result.count(status)
+        if progress:
+            progress(n, len(by_identity))
+    return counts
+
+
+def search_probes(
+    ctx: ServiceContext,
+    root: Path,
+    rows: Sequence[SplitRow],
+    gallery: str,
+    top_k: int = 5,
+    progress: Progress | None = None,
+) -> tuple[list[tuple[SplitRow, list[str], list[float]]], dict[str, str]]:
+    """(probe, ranked external ids, their similarities) for each probe that produced a face; and failures."""
+    g = ensure_gallery(ctx, gallery)
+    out: list[tuple[SplitRow, list[str], list[float]]] = []
+    failures: dict[str, str] = {}
+    names = {d["_id"]: d["external_id"] for d in ctx.db.persons.find({"external_id": {"$regex": f"^{gallery}/"}})}
+    for start in tqdm(range(0, len(rows), CHUNK), desc="probe", unit="batch"):
+        chunk = rows[start : start + CHUNK]
+        results = ctx.pipeline.embed_primary_many([root / r.path for r in chunk])
+        ok = [(r, res) for r, res in zip(chunk, results, strict=True) if not isinstance(res, FaceregError)]
+        failures.update(
+            {
+                r.path: f"{type(res).__name__}: {res}"
+                for r, res in zip(chunk, results, strict=True)
+                if isinstance(res, FaceregError)
+            }
+        )
+        if ok:
+            hits = search_vectors(ctx, g, np.stack([res.vector for _, res in ok]), top_k)
+            for (r, _), row in zip(ok, hits, strict=True):
+                ids = [names.get(h.person_id, h.person_id).split("/", 1)[-1] for h in row]
+                out.append((r, ids, [h.similarity for h in row]))
+        if progress:
+            progress(min(start + CHUNK, len(rows)), len(rows))
+    return out, failures
+
+
+def evaluate_gallery(
+    ctx: ServiceContext,
+    root: Path,
+    rows: Sequence[SplitRow],
+    gallery: str,
+    ks: Sequence[int] = (1, 3, 5),
+    job_id: str | None = None,
+    actor: str = "system",
+) -> dict[str, Any]:
+    """Top-K (closed set) and open-set figures at the gallery's threshold; stored as a job result."""
+    jid = create_job(
+        ctx, "gallery_evaluation", {"root": str(root), "gallery": gallery, "rows": len(rows)}, actor, job_id
+    )
+    enrolled = enroll_split(ctx, root, rows, gallery, lambda d, t: set_progress(ctx, jid, d, t * 2))
+    g = ensure_gallery(ctx, gallery)
+    probes = [r for r in rows if r.role in ("probe", "unknown")]
+    searched, failures = search_probes(
+        ctx, root, probes, gallery, max(ks), lambda d, t: set_progress(ctx, jid, t + d, t * 2)
+    )
+    known = [(r, ids, sims) for r, ids, sims in searched if r.role == "probe"]
+    unknown = [(r, ids, sims) for r, ids, sims in searched if r.role == "unknown"]
+    n_known = sum(r.role == "probe" for r in probes)
+    # Failed probes count as misses: rank them as nothing.
+    ranked = [ids for _, ids, _ in known] + [[] for _ in range(n_known - len(known))]
+    truth = [r.identity for r, _, _ in known] + [r.identity for r in probes if r.role == "probe" and r.path in failures]
+    topk = metrics.top_k_accuracy(ranked, truth, ks) if truth else {k: 0.0 for k in ks}
+    thr = g.identify_threshold
+    result: dict[str, Any] = {
+        "gallery": gallery,
+        "contract": g.contract,
+        **{f"top{k}": v for k, v in topk.items()},
+        "n_probes": n_known,
+        "n_identities": len({r.identity for r in rows if r.role == "enroll"}),
+        "enrollment": enrolled,
+        "n_failed": len(failures),
+        "identify_threshold": thr,
+        "open_set_rank1": metrics.detection_identification_rate(
+            [ids[0] if ids else "" for _, ids, _ in known],
+            [s[0] if s else -1.0 for _, _, s in known],
+            [r.identity for r, _, _ in known],
+            thr,
+        )
+        * len(known)
+        / max(n_known, 1),
+        "failures": [
+            {
+                "probe": r.path,
+                "expected": r.identity,
+                "predicted": ids[0] if ids else None,
+                "similarity": round(sims[0], 4) if sims else None,
+            }
+            for r, ids, sims in known
+            if not ids or ids[0] != r.identity
+        ][:200],
+        "unknown_best": [s[0] if s else -1.0 for _, _, s in unknown],
+        "known_top1": [
+            {
+                "probe": r.path,
+                "expected": r.identity,
+                "predicted": ids[0] if ids else None,
+                "similarity": sims[0] if sims else -1.0,
+            }
+            for r, ids, sims in known
+        ],
+    }
+    if unknown:
+        result["n_unknown"] = len(unknown)
+        result["open_set_fpir"] = metrics.false_accept_rate(result["unknown_best"], thr)
+    finish_job(ctx, jid, {k: v for k, v in result.items() if k not in ("unknown_best", "known_top1")})
+    result["job_id"] = jid
+    return result

@@ -1,0 +1,52 @@
+"""Stored images under the data dir: each enrolled original and its aligned chip."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+
+from model.types import ImageArray
+
+
+class ImageStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def person_dir(self, gallery: str, person_id: str) -> Path:
+        return self.root / gallery / person_id
+
+    def save_original(self, gallery: str, person_id: str, sha256: str, data: bytes) -> Path:
+        path = self.person_dir(gallery, person_id) / f"{sha256}.img"
+        _atomic_write(path, data)
+        return path
+
+    def save_chip(self, gallery: str, person_id: str, sha256: str, chip: ImageArray) -> Path:
+        ok, png = cv2.imencode(".png", cv2.cvtColor(chip, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise OSError(f"could not encode the chip of {sha256}")
+        path = self.person_dir(gallery, person_id) / f"{sha256}_chip.png"
+        _atomic_write(path, png.tobytes())
+        return path
+
+    def delete_face(self, image_path: str, chip_path: str) -> None:
+        for p in (image_path, chip_path):
+            Path(p).unlink(missing_ok=True)
+
+    def delete_person(self, gallery: str, person_id: str, keep: set[str] | frozenset[str] = frozenset()) -> None:
+        """Remove the person's folder, except files in `keep` (faces merged into another person)."""
+        folder = self.person_dir(gallery, person_id)
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
+            return
+        for p in folder.glob("*"):
+            if str(p) not in keep:
+                p.unlink(missing_ok=True)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)

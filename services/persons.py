@@ -1,0 +1,103 @@
+"""Person records: create (idempotent by external id), read, search, rename."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from services.audit import audit
+from services.context import ServiceContext
+from services.errors import Conflict, NotFound, ServiceError
+from services.records import Consent, Person, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class PersonInput:
+    display_name: str
+    external_id: str | None = None
+    consent: Consent | None = None
+
+
+def _clean_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name or len(name) > 200:
+        raise ServiceError("a person needs a display name of 1-200 characters")
+    return name
+
+
+def get_person(ctx: ServiceContext, person_id: str) -> Person:
+    doc = ctx.db.persons.find_one({"_id": person_id})
+    if doc is None:
+        raise NotFound(f"person {person_id} does not exist")
+    return Person.from_doc(doc)
+
+
+def find_by_external_id(ctx: ServiceContext, external_id: str) -> Person | None:
+    doc = ctx.db.persons.find_one({"external_id": external_id})
+    return None if doc is None else Person.from_doc(doc)
+
+
+def create_or_get_person(ctx: ServiceContext, data: PersonInput, actor: str = "system") -> tuple[Person, bool]:
+    """(person, created). With an external id, a second call returns the first person unchanged."""
+    name = _clean_name(data.display_name)
+    if data.external_id:
+        existing = find_by_external_id(ctx, data.external_id)
+        if existing is not None:
+            if existing.display_name != name:
+                raise Conflict(f"external id {data.external_id!r} belongs to {existing.display_name!r}, not {name!r}")
+            return existing, False
+    now = utcnow()
+    person = Person(uuid.uuid4().hex, name, data.external_id or None, data.consent, now, now)
+    try:
+        ctx.db.persons.insert_one(person.to_doc())
+    except DuplicateKeyError:
+        # A concurrent enrollment created the same external id first: use that one.
+        assert data.external_id
+        found = find_by_external_id(ctx, data.external_id)
+        if found is None:
+            raise
+        return found, False
+    audit(ctx, actor, "person.create", person.id, {"display_name": name, "external_id": person.external_id})
+    return person, True
+
+
+def rename_person(ctx: ServiceContext, person_id: str, display_name: str, actor: str = "system") -> Person:
+    name = _clean_name(display_name)
+    if (
+        ctx.db.persons.update_one(
+            {"_id": person_id}, {"$set": {"display_name": name, "updated_at": utcnow()}}
+        ).matched_count
+        == 0
+    ):
+        raise NotFound(f"person {person_id} does not exist")
+    audit(ctx, actor, "person.rename", person_id, {"display_name": name})
+    return get_person(ctx, person_id)
+
+
+def search_persons(ctx: ServiceContext, text: str = "", skip: int = 0, limit: int = 50) -> tuple[list[Person], int]:
+    """Persons whose name or external id contains `text` (case-insensitive), paginated; and the total."""
+    query: dict[str, Any] = {}
+    if text.strip():
+        pattern = re.escape(text.strip())
+        query = {
+            "$or": [
+                {"display_name": {"$regex": pattern, "$options": "i"}},
+                {"external_id": {"$regex": pattern, "$options": "i"}},
+            ]
+        }
+    total = ctx.db.persons.count_documents(query)
+    docs = ctx.db.persons.find(query).sort("display_name").skip(skip).limit(limit)
+    return [Person.from_doc(d) for d in docs], total
+
+
+def names_of(ctx: ServiceContext, person_ids: set[str]) -> dict[str, str]:
+    if not person_ids:
+        return {}
+    return {
+        d["_id"]: d["display_name"]
+        for d in ctx.db.persons.find({"_id": {"$in": list(person_ids)}}, {"display_name": 1})
+    }
