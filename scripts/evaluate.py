@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from model.pipeline import FacePipeline
 from services.cli import print_json, run, setup_logging
 from services.config import Settings, get_settings
 from services.context import open_context
+from services.dedup_check import injected_copy_check
 from services.engine import build_pipeline
 from services.evaluation import evaluate_identification, evaluate_verification, read_csv
 from services.gallery_evaluation import rows_from_csv
@@ -73,6 +75,11 @@ def main() -> int:
     open_set.add_argument("--target-fpir", type=float, default=0.01)
     open_set.add_argument("--gallery", default="openset-eval")
     open_set.add_argument("--apply", action="store_true", help="store the calibrated threshold on the gallery")
+    dedup = sub.add_parser("dedup", help="inject re-encoded copies into a photo set and check the folder dedup")
+    _common(dedup)
+    dedup.add_argument("--split", type=Path, required=True, help="CSV with a `path` column: the photos to use")
+    dedup.add_argument("--inject", type=int, default=300, help="copies to inject (resized, recompressed, flipped)")
+    dedup.add_argument("--similarity", type=float, default=0.85)
     args = parser.parse_args()
     setup_logging(args.verbose)
     settings = get_settings()
@@ -99,9 +106,15 @@ def main() -> int:
         )
     elif args.command == "identify":
         report = evaluate_identification(pipeline, args.root, args.split, args.out)
+    elif args.command == "dedup":
+        paths = [r["path"] for r in read_csv(args.split, ("path",))]
+        with tempfile.TemporaryDirectory() as work:
+            report = injected_copy_check(pipeline, args.root, paths, args.inject, Path(work), args.similarity)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "report.json").write_text(json.dumps(report, indent=2))
     else:
         report = _open_set(args, settings, pipeline)
-    print_json({k: v for k, v in report.items() if k not in ("failures", "top1_misses")})
+    print_json({k: v for k, v in report.items() if k not in ("failures", "top1_misses", "missed")})
     return 0
 
 

@@ -23,6 +23,7 @@ from services.dedup import (
     resolve_gallery_duplicates,
     scan_identity_candidates,
 )
+from services.dedup_check import KINDS, reencode
 from services.enrollment import ImageInput, enroll
 from services.errors import ServiceError
 from services.persons import PersonInput
@@ -37,18 +38,7 @@ def save(image: np.ndarray, path: Path, quality: int = 95) -> Path:
 
 
 def copies(image: np.ndarray) -> dict[str, np.ndarray]:
-    """The three re-encodings a duplicate detector must see through."""
-    h, w = image.shape[:2]
-    return {
-        "resized": cv2.resize(image, (int(w * 0.6), int(h * 0.6)), interpolation=cv2.INTER_AREA),
-        "recompressed": cv2.cvtColor(
-            cv2.imdecode(
-                cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 30])[1], 1
-            ),
-            cv2.COLOR_BGR2RGB,
-        ),
-        "flipped": np.ascontiguousarray(image[:, ::-1]),
-    }
+    return {kind: reencode(image, kind) for kind in KINDS}
 
 
 def test_folder_dedup_finds_each_copy_and_keeps_photos_apart(mfn: FacePipeline, lfw_image: Img, tmp_path: Path) -> None:

@@ -209,3 +209,24 @@ def test_calibrated_threshold_is_stored_on_the_gallery(ctx: ServiceContext, lfw_
     assert gallery.identify_threshold == pytest.approx(calibration["threshold"])
     assert gallery.calibration is not None and gallery.calibration["target_fpir"] == 0.01
     assert reconcile(ctx, "default").repaired == 0
+
+
+def test_gallery_evaluation_runs_as_a_stored_job_and_is_repeatable(ctx: ServiceContext, lfw: Path) -> None:
+    from services.evaluation import read_csv
+    from services.gallery_evaluation import evaluate_gallery, rows_from_csv
+    from services.jobs import get_job
+
+    rows = rows_from_csv(read_csv(lfw / "gallery_split.csv", ("path", "identity", "role")))
+    people = sorted({r.identity for r in rows})[::40]  # 11 of the 423 people
+    subset = [r for r in rows if r.identity in people]
+    first = evaluate_gallery(ctx, lfw, subset, "eval-small")
+    job = get_job(ctx, first["job_id"])
+    assert job["state"] == "done" and job["result"]["top1"] == first["top1"]
+    assert first["n_identities"] == len(people) and first["top1"] >= 0.9
+    assert first["top1"] <= first["top3"] <= first["top5"]
+    again = evaluate_gallery(ctx, lfw, subset, "eval-small")
+    assert (
+        again["enrollment"]["enrolled"] == 0
+        and again["enrollment"]["already_enrolled"] == first["enrollment"]["enrolled"]
+    )
+    assert again["top1"] == first["top1"]

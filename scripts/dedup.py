@@ -1,0 +1,58 @@
+"""Near-identical images in a folder or a gallery; keep the best of each group.
+
+  python scripts/dedup.py folder DIR [--similarity S] [--resolve --quarantine QDIR]
+  python scripts/dedup.py gallery NAME [--similarity S] [--resolve]
+  python scripts/dedup.py review NAME [--threshold T]      (queue cross-person look-alikes for review)
+
+Nothing is ever deleted silently: `--resolve` moves the other members of each group to a quarantine
+folder (with a manifest) or, in a gallery, removes their faces and keeps a copy of the originals.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from services.cli import print_json, run, setup_logging
+from services.config import get_settings
+from services.context import open_context
+from services.dedup import (
+    find_folder_duplicates,
+    find_gallery_duplicates,
+    resolve_folder_duplicates,
+    resolve_gallery_duplicates,
+    scan_identity_candidates,
+)
+from services.engine import build_pipeline
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["folder", "gallery", "review"])
+    parser.add_argument("target", help="a folder (mode folder) or a gallery name")
+    parser.add_argument("--similarity", type=float, default=0.85)
+    parser.add_argument("--threshold", type=float, help="review: match threshold (default: the gallery's 1:N one)")
+    parser.add_argument("--resolve", action="store_true", help="keep the best of each group")
+    parser.add_argument("--quarantine", type=Path, default=Path("quarantine"))
+    args = parser.parse_args()
+    setup_logging()
+    settings = get_settings()
+    if args.mode == "folder":
+        groups, failures = find_folder_duplicates(build_pipeline(settings), Path(args.target), args.similarity)
+        moved = resolve_folder_duplicates(groups, args.quarantine) if args.resolve else []
+        print_json({"groups": [g.to_dict() for g in groups], "failures": failures, "moved": len(moved)})
+        return 0
+    ctx = open_context(settings)
+    if args.mode == "review":
+        print_json(
+            {"gallery": args.target, "new_candidates": scan_identity_candidates(ctx, args.target, args.threshold)}
+        )
+        return 0
+    groups = find_gallery_duplicates(ctx, args.target, args.similarity)
+    removed = resolve_gallery_duplicates(ctx, args.target, groups, actor="cli") if args.resolve else 0
+    print_json({"groups": [g.to_dict() for g in groups], "removed_faces": removed})
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

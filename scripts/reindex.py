@@ -1,0 +1,31 @@
+"""Re-embed a gallery with another model into a new collection and switch to it atomically.
+
+python scripts/reindex.py GALLERY --model NAME [--runtime R]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from services.cli import print_json, run, setup_logging
+from services.config import get_settings
+from services.consistency import reindex
+from services.context import open_context
+from services.engine import build_pipeline
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("gallery")
+    parser.add_argument("--model", required=True, help="arcface-r50 | mobilefacenet | dlib")
+    parser.add_argument("--runtime", choices=["auto", "torch", "onnx", "dlib"])
+    args = parser.parse_args()
+    setup_logging()
+    settings = get_settings()
+    pipeline = build_pipeline(settings, model=args.model, runtime=args.runtime)
+    print_json(reindex(open_context(settings, pipeline), args.gallery, pipeline, actor="cli"))
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)
