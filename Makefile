@@ -5,7 +5,7 @@ PY := .venv/bin/python
 LFW ?= $(or $(FACEREG_DATASETS),../shared/datasets)/lfw
 OUT ?= reports
 
-.PHONY: venv demo test lint unit accuracy bench clean
+.PHONY: venv demo test lint services services-stop bench clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -25,8 +25,15 @@ test: venv lint
 	@scripts/install_system_deps.sh
 	$(PY) -m pytest -q
 
+services: venv
+	$(PY) scripts/local_services.py start
+
+services-stop: venv
+	$(PY) scripts/local_services.py stop
+
 bench: venv
 	$(PY) scripts/benchmark.py embed --out $(OUT)/benchmarks
+	$(PY) scripts/benchmark.py index --out $(OUT)/benchmarks
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

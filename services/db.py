@@ -24,6 +24,7 @@ class Collections:
     jobs: Collection[Doc]
     audit: Collection[Doc]
     dedup_reviews: Collection[Doc]
+    rejections: Collection[Doc]
 
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -54,6 +55,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "jobs": [IndexModel([("created_at", DESCENDING)], name="created"), IndexModel([("kind", ASCENDING)], name="kind")],
     "audit": [IndexModel([("time", DESCENDING)], name="time"), IndexModel([("subject", ASCENDING)], name="subject")],
     "dedup_reviews": [IndexModel([("gallery", ASCENDING), ("status", ASCENDING)], name="gallery_status")],
+    "rejections": [IndexModel([("gallery", ASCENDING)], name="gallery")],
 }
 
 
@@ -73,7 +75,10 @@ def connect(uri: str, timeout_ms: int = 5000) -> Database[Doc]:
 
 def collections(db: Database[Doc]) -> Collections:
     return Collections(
-        *(db[name] for name in ("persons", "faces", "attendance", "galleries", "jobs", "audit", "dedup_reviews"))
+        *(
+            db[name]
+            for name in ("persons", "faces", "attendance", "galleries", "jobs", "audit", "dedup_reviews", "rejections")
+        )
     )
 
 

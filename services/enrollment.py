@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from model.detection import primary_face
 from model.errors import FaceregError, LowQuality, MultipleFaces
@@ -48,7 +48,7 @@ class EnrollmentResult:
     def count(self, status: Status) -> int:
         return sum(o.status == status for o in self.outcomes)
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "person_id": self.person_id,
             "display_name": self.display_name,
@@ -93,6 +93,12 @@ class _Prepared:
     warnings: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class EnrollRequest:
+    person: PersonInput
+    images: Sequence[ImageInput]
+
+
 def enroll(
     ctx: ServiceContext,
     person: PersonInput,
@@ -102,41 +108,61 @@ def enroll(
     options: EnrollOptions | None = None,
 ) -> EnrollmentResult:
     """Enroll each image's face; every image gets an outcome, and one bad photo never sinks the rest."""
+    return enroll_many(ctx, [EnrollRequest(person, images)], gallery_name, actor, options)[0]
+
+
+def enroll_many(
+    ctx: ServiceContext,
+    requests: Sequence[EnrollRequest],
+    gallery_name: str | None = None,
+    actor: str = "system",
+    options: EnrollOptions | None = None,
+) -> list[EnrollmentResult]:
+    """Several persons at once: the faces of all their images are embedded in one batch."""
     opts = options or EnrollOptions.from_settings(ctx)
     gallery = ensure_gallery(ctx, gallery_name or ctx.settings.gallery)
     if gallery.reindexing_to is not None:
         raise ServiceError(f"gallery {gallery.name!r} is being re-indexed to another model; enroll when that finishes")
-    record, created = create_or_get_person(ctx, person, actor)
-    outcomes: dict[int, ImageOutcome] = {}
-    prepared: list[tuple[int, _Prepared]] = []
-    for i, img in enumerate(images):
-        sha = hashlib.sha256(img.data).hexdigest()
-        existing = ctx.db.faces.find_one({"gallery": gallery.name, "person_id": record.id, "image_sha256": sha})
-        if existing is not None:
-            if existing["vector_state"] == "pending":
-                project(ctx, gallery, [Face.from_doc(existing)])  # finish an interrupted earlier enrollment
-            outcomes[i] = ImageOutcome(
-                img.name,
-                "already_enrolled",
-                "this image is already enrolled for this person",
-                face_id=str(existing["_id"]),
-            )
-            continue
-        try:
-            prepared.append((i, _prepare(ctx, img, sha, opts)))
-        except FaceregError as exc:
-            outcomes[i] = ImageOutcome(img.name, "rejected", f"{type(exc).__name__}: {exc}")
-    vectors = ctx.pipeline.embedder.embed([p.chip for _, p in prepared])
+    persons = [create_or_get_person(ctx, r.person, actor) for r in requests]
+    outcomes: dict[tuple[int, int], ImageOutcome] = {}
+    prepared: list[tuple[tuple[int, int], str, _Prepared]] = []
+    for p, (req, (record, _)) in enumerate(zip(requests, persons, strict=True)):
+        for i, img in enumerate(req.images):
+            try:
+                outcome, prep = _known_or_prepared(ctx, gallery, record.id, img, opts)
+            except FaceregError as exc:
+                outcome, prep = ImageOutcome(img.name, "rejected", f"{type(exc).__name__}: {exc}"), None
+            if prep is not None:
+                prepared.append(((p, i), record.id, prep))
+            elif outcome is not None:
+                outcomes[(p, i)] = outcome
+    vectors = ctx.pipeline.embedder.embed([prep.chip for _, _, prep in prepared])
     faces: list[Face] = []
-    for (i, prep), vector in zip(prepared, vectors, strict=True):
-        outcome, face = _gate_and_build(ctx, gallery, record.id, prep, vector, opts.min_quality)
-        outcomes[i] = outcome
+    for (key, person_id, prep), vector in zip(prepared, vectors, strict=True):
+        outcomes[key], face = _gate_and_build(ctx, gallery, person_id, prep, vector, opts.min_quality)
         if face is not None:
             faces.append(face)
     write_faces(ctx, gallery, faces)
-    return EnrollmentResult(
-        record.id, record.display_name, gallery.name, created, [outcomes[i] for i in range(len(images))]
-    )
+    return [
+        EnrollmentResult(
+            record.id, record.display_name, gallery.name, created, [outcomes[(p, i)] for i in range(len(req.images))]
+        )
+        for p, (req, (record, created)) in enumerate(zip(requests, persons, strict=True))
+    ]
+
+
+def _known_or_prepared(
+    ctx: ServiceContext, gallery: Gallery, person_id: str, img: ImageInput, opts: EnrollOptions
+) -> tuple[ImageOutcome | None, _Prepared | None]:
+    """An outcome for an image already enrolled for this person, or the image prepared for embedding."""
+    sha = hashlib.sha256(img.data).hexdigest()
+    existing = ctx.db.faces.find_one({"gallery": gallery.name, "person_id": person_id, "image_sha256": sha})
+    if existing is None:
+        return None, _prepare(ctx, img, sha, opts)
+    if existing["vector_state"] == "pending":
+        project(ctx, gallery, [Face.from_doc(existing)])  # finish an interrupted earlier enrollment
+    reason = "this image is already enrolled for this person"
+    return ImageOutcome(img.name, "already_enrolled", reason, face_id=str(existing["_id"])), None
 
 
 def _prepare(ctx: ServiceContext, img: ImageInput, sha: str, opts: EnrollOptions) -> _Prepared:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.errors import FaceregError
 from model.pipeline import FaceEmbedding, ImageSource
 from model.types import FloatArray
 from services.context import ServiceContext
@@ -104,3 +105,35 @@ def identify_image(
     gallery = get_gallery(ctx, gallery_name or ctx.settings.gallery)
     check_contract(gallery, ctx.pipeline)
     return decide(ctx, gallery, ctx.pipeline.embed_all(image), top_k)
+
+
+def rank_primary_faces(
+    ctx: ServiceContext, images: Sequence[tuple[str, bytes]], gallery_name: str | None = None, top_k: int = 5
+) -> list[dict[str, object]]:
+    """For each named image, its primary face's Top-K persons as [external id (or id), similarity]."""
+    gallery = get_gallery(ctx, gallery_name or ctx.settings.gallery)
+    check_contract(gallery, ctx.pipeline)
+    results = ctx.pipeline.embed_primary_many([data for _, data in images])
+    ok = [(name, r) for (name, _), r in zip(images, results, strict=True) if not isinstance(r, FaceregError)]
+    out: list[dict[str, object]] = [
+        {"name": name, "error": f"{type(r).__name__}: {r}", "ranked": []}
+        for (name, _), r in zip(images, results, strict=True)
+        if isinstance(r, FaceregError)
+    ]
+    if not ok:
+        return out
+    hits = search_vectors(ctx, gallery, np.stack([r.vector for _, r in ok]), top_k)
+    persons = {h.person_id for row in hits for h in row}
+    keys = {
+        d["_id"]: d.get("external_id") or d["_id"]
+        for d in ctx.db.persons.find({"_id": {"$in": list(persons)}}, {"external_id": 1})
+    }
+    for (name, _), row in zip(ok, hits, strict=True):
+        out.append(
+            {
+                "name": name,
+                "error": None,
+                "ranked": [[keys.get(h.person_id, h.person_id), round(h.similarity, 5)] for h in row],
+            }
+        )
+    return out

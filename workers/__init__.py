@@ -1,1 +1,1 @@
-"""Celery app and tasks (see issue 4)."""
+"""Celery app and tasks: the only code that knows about queues."""

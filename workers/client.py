@@ -1,0 +1,116 @@
+"""Submitting work to the queue and following it: used by the dashboard and the scripts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from celery.result import AsyncResult
+from kombu.exceptions import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from services.errors import ServiceError
+from workers import tasks
+from workers.app import app
+
+BROKER_ERRORS = ("ConnectionError:", "OperationalError:", "TimeoutError:")
+
+
+class QueueUnavailable(ServiceError):
+    """The broker (Redis) cannot be reached: nothing was submitted."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStatus:
+    id: str
+    state: str  # PENDING | STARTED | PROGRESS | SUCCESS | FAILURE | RETRY | REVOKED
+    result: Any
+    error: str | None
+
+    @property
+    def broker_lost(self) -> bool:
+        """Failed because Redis went away around the task, not because of its work (its message may be
+        gone with it): resubmitting is safe, every task being idempotent."""
+        return self.state == "FAILURE" and (self.error or "").startswith(BROKER_ERRORS)
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("SUCCESS", "FAILURE", "REVOKED")
+
+
+def submit(task_name: str, *args: Any, **kwargs: Any) -> str:
+    """Send a task; a broker outage is a clear error, never a half-submitted task."""
+    task = app.tasks[f"workers.tasks.{task_name}"]
+    try:
+        return str(
+            task.apply_async(
+                args=args,
+                kwargs=kwargs,
+                retry=True,
+                retry_policy={"max_retries": 3, "interval_start": 0.5, "interval_step": 1.0},
+            ).id
+        )
+    except (OperationalError, RedisConnectionError) as exc:
+        raise QueueUnavailable(
+            f"the task queue at {app.conf.broker_url} does not answer ({exc}); start Redis "
+            "(`python scripts/local_services.py start`) and try again"
+        ) from exc
+
+
+def status(task_id: str) -> TaskStatus:
+    """The task's state; UNKNOWN (not done) while the result backend cannot be reached."""
+    res = AsyncResult(task_id, app=app)
+    try:
+        state = res.state
+    except (RedisConnectionError, OperationalError) as exc:
+        return TaskStatus(task_id, "UNKNOWN", None, f"result backend unreachable: {exc}")
+    if state == "FAILURE":
+        return TaskStatus(task_id, state, None, f"{type(res.result).__name__}: {res.result}")
+    return TaskStatus(task_id, state, res.result if state in ("SUCCESS", "PROGRESS") else None, None)
+
+
+def wait(task_ids: Sequence[str], timeout: float = 600.0, poll: float = 0.5) -> dict[str, TaskStatus]:
+    """Poll until every task is done or the timeout passes; returns the last status of each."""
+    deadline = time.monotonic() + timeout
+    last: dict[str, TaskStatus] = {}
+    pending = list(task_ids)
+    while pending and time.monotonic() < deadline:
+        for tid in list(pending):
+            last[tid] = status(tid)
+            if last[tid].done:
+                pending.remove(tid)
+        if pending:
+            time.sleep(poll)
+    return last
+
+
+def cancel(task_id: str) -> None:
+    """Revoke a queued task (a running one finishes its current step; tasks are idempotent)."""
+    app.control.revoke(task_id)
+
+
+def workers_online(timeout: float = 1.0) -> dict[str, Any]:
+    """Worker names -> their active task count (empty when none answers)."""
+    replies = app.control.inspect(timeout=timeout).active() or {}
+    return {name: len(active) for name, active in replies.items()}
+
+
+def queue_lengths() -> dict[str, int]:
+    with app.connection_for_read() as conn:
+        client = conn.default_channel.client
+        return {q: int(client.llen(q)) for q in ("embed", "io")}
+
+
+__all__ = [
+    "QueueUnavailable",
+    "TaskStatus",
+    "cancel",
+    "queue_lengths",
+    "status",
+    "submit",
+    "tasks",
+    "wait",
+    "workers_online",
+]

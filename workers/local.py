@@ -1,0 +1,86 @@
+"""Starting and stopping local Celery worker processes (scripts, tests, the demo)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from services.config import REPO_ROOT, Settings
+from workers.client import workers_online
+
+
+def start_workers(
+    settings: Settings, n: int, log_dir: Path, threads: int = 1, queues: str = "embed,io", name: str = "local"
+) -> list[subprocess.Popen[bytes]]:
+    """N single-process workers. One torch thread each: two busy processes with two threads each on
+    two cores run up to 10x slower than with one."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "FACEREG_TORCH_THREADS": str(threads),
+        "OMP_NUM_THREADS": str(threads),
+        "FACEREG_MONGO_URI": settings.mongo_uri,
+        "FACEREG_REDIS_URL": settings.redis_url,
+        "FACEREG_DATA_DIR": str(settings.data_dir),
+        "FACEREG_MODEL": settings.model,
+        "FACEREG_RUNTIME": settings.runtime,
+        "FACEREG_DETECTOR": settings.detector,
+    }
+    if settings.chroma_host:
+        env["FACEREG_CHROMA_HOST"] = settings.chroma_host
+    procs = []
+    for i in range(n):
+        log = (log_dir / f"worker-{name}-{i}.log").open("ab")
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "worker",
+            "-Q",
+            queues,
+            "--concurrency",
+            "1",
+            "--pool",
+            "prefork",
+            "-n",
+            f"{name}-{i}-{os.getpid()}@%h",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        procs.append(
+            subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        )
+    return procs
+
+
+def wait_online(expected: int, timeout: float = 120.0) -> int:
+    deadline = time.monotonic() + timeout
+    online = 0
+    while time.monotonic() < deadline:
+        online = len(workers_online(timeout=1.0))
+        if online >= expected:
+            return online
+        time.sleep(1.0)
+    return online
+
+
+def stop_workers(procs: list[subprocess.Popen[bytes]], timeout: float = 30.0) -> None:
+    """Warm shutdown (SIGTERM lets the running task finish), then SIGKILL of the whole process group."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
