@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +14,7 @@ import pytest
 
 from model.pipeline import FacePipeline
 from services import local_infra
-from services.config import Settings
+from services.config import REPO_ROOT, Settings
 from services.context import ServiceContext, open_context
 
 
@@ -44,6 +47,30 @@ def isolated_settings(infra: Settings, tmp_path: Path, **overrides: object) -> S
     base = infra.mongo_uri.rsplit("/", 1)[0]
     return infra.model_copy(
         update={"mongo_uri": f"{base}/t{uuid.uuid4().hex[:12]}", "data_dir": tmp_path / "data", **overrides}
+    )
+
+
+def run_python(
+    settings: Settings, args: list[str], timeout: float = 900, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """A child Python process of the project on the same servers, database and data dir."""
+    child_env = {
+        **os.environ,
+        "FACEREG_MONGO_URI": settings.mongo_uri,
+        "FACEREG_REDIS_URL": settings.redis_url,
+        "FACEREG_DATA_DIR": str(settings.data_dir),
+        "FACEREG_MODEL": "mobilefacenet",
+        "FACEREG_TORCH_THREADS": "1",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, *args],
+        env=child_env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

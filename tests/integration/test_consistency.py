@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from model.pipeline import FacePipeline
-from services.config import REPO_ROOT, Settings
+from services.config import Settings
 from services.consistency import reconcile
 from services.context import ServiceContext, open_context
 from services.faults import CRASH_EXIT_CODE
 from services.galleries import get_gallery
-from tests.integration.conftest import isolated_settings
+from tests.integration.conftest import isolated_settings, run_python
 
 CHILD = """
 import sys
@@ -37,25 +34,8 @@ else:
 
 
 def run_child(settings: Settings, crash_at: str | None, *args: str) -> int:
-    env = {
-        **os.environ,
-        "FACEREG_MONGO_URI": settings.mongo_uri,
-        "FACEREG_DATA_DIR": str(settings.data_dir),
-        "FACEREG_MODEL": "mobilefacenet",
-        "FACEREG_TORCH_THREADS": "1",
-    }
-    env.pop("FACEREG_CRASH_AT", None)
-    if crash_at:
-        env["FACEREG_CRASH_AT"] = crash_at
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, *args],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    crash = {"FACEREG_CRASH_AT": crash_at} if crash_at else {}
+    proc = run_python(settings, ["-c", CHILD, *args], timeout=300, **crash)
     assert proc.returncode in (0, CRASH_EXIT_CODE), proc.stderr
     return proc.returncode
 

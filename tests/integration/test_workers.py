@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,11 +17,11 @@ import pytest
 from model.pipeline import FacePipeline
 from services import local_infra
 from services.bulk import BulkSummary, plan_folder
-from services.config import REPO_ROOT, Settings
+from services.config import Settings
 from services.context import ServiceContext, open_context
 from services.enrollment import EnrollOptions
 from services.galleries import get_gallery
-from tests.integration.conftest import isolated_settings
+from tests.integration.conftest import isolated_settings, run_python
 from workers import bulk, client, local, payloads
 from workers.app import app
 from workers.result_backend import backend_url
@@ -109,23 +108,7 @@ def test_frames_become_attendance_events_with_a_cooldown(workers, ctx: ServiceCo
 
 
 def build_database(settings: Settings, folder: Path, *extra: str) -> dict:  # type: ignore[type-arg]
-    env = {
-        **os.environ,
-        "FACEREG_MONGO_URI": settings.mongo_uri,
-        "FACEREG_REDIS_URL": settings.redis_url,
-        "FACEREG_DATA_DIR": str(settings.data_dir),
-        "FACEREG_MODEL": "mobilefacenet",
-        "FACEREG_TORCH_THREADS": "1",
-    }
-    proc = subprocess.run(
-        [sys.executable, "scripts/build_database.py", str(folder), "--gallery", "bulk", *extra],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    proc = run_python(settings, ["scripts/build_database.py", str(folder), "--gallery", "bulk", *extra])
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
