@@ -30,7 +30,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=["folder", "gallery", "review"])
     parser.add_argument("target", help="a folder (mode folder) or a gallery name")
-    parser.add_argument("--similarity", type=float, default=0.85)
+    parser.add_argument("--similarity", type=float, default=0.7)
     parser.add_argument("--threshold", type=float, help="review: match threshold (default: the gallery's 1:N one)")
     parser.add_argument("--resolve", action="store_true", help="keep the best of each group")
     parser.add_argument("--quarantine", type=Path, default=Path("quarantine"))

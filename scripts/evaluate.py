@@ -79,7 +79,7 @@ def main() -> int:
     _common(dedup)
     dedup.add_argument("--split", type=Path, required=True, help="CSV with a `path` column: the photos to use")
     dedup.add_argument("--inject", type=int, default=300, help="copies to inject (resized, recompressed, flipped)")
-    dedup.add_argument("--similarity", type=float, default=0.85)
+    dedup.add_argument("--similarity", type=float, default=0.7)
     args = parser.parse_args()
     setup_logging(args.verbose)
     settings = get_settings()

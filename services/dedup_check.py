@@ -51,7 +51,7 @@ def build_folder(root: Path, paths: Sequence[str], n_inject: int, workdir: Path)
 
 
 def injected_copy_check(
-    pipeline: FacePipeline, root: Path, paths: Sequence[str], n_inject: int, workdir: Path, similarity: float = 0.85
+    pipeline: FacePipeline, root: Path, paths: Sequence[str], n_inject: int, workdir: Path, similarity: float = 0.7
 ) -> dict[str, Any]:
     copies = build_folder(root, paths, n_inject, workdir)
     groups, failures = find_folder_duplicates(pipeline, workdir, similarity)
