@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bench_embed import run_all, run_one, summary_table
 from bench_index import run_all as run_index
+from bench_queue import run_all as run_queue
 
 from services.cli import print_json, run, setup_logging
 from services.config import get_settings
@@ -25,12 +26,18 @@ def main() -> int:
     index.add_argument("--sizes", default="100000,1000000", help="comma-separated vector counts")
     index.add_argument("--dim", type=int, default=128, help="the model's dimension (128 MobileFaceNet, 512 R50)")
     index.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
+    queue = sub.add_parser("queue", help="registration images/s: inline vs 1 and 2 workers, batched vs not")
+    queue.add_argument("--people", type=int, default=100)
+    queue.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
     one = sub.add_parser("embed-one", help="(internal) one configuration in this process")
     one.add_argument("config", nargs="+")
     args = parser.parse_args()
     setup_logging()
     if args.command == "embed-one":
         print_json(run_one(get_settings(), args.config))
+        return 0
+    if args.command == "queue":
+        print_json(run_queue(args.people, args.out, get_settings()))
         return 0
     if args.command == "index":
         sizes = [int(x) for x in args.sizes.split(",")]
