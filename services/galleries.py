@@ -7,6 +7,7 @@ from typing import Any
 
 from model.pipeline import FacePipeline
 from services.context import ServiceContext
+from services.engine import verify_threshold
 from services.errors import ContractMismatch, NotFound, ServiceError
 from services.records import Gallery, utcnow
 from services.vector_index import collection_name
@@ -35,12 +36,10 @@ def list_galleries(ctx: ServiceContext) -> list[Gallery]:
 
 
 def default_thresholds(ctx: ServiceContext, pipeline: FacePipeline) -> tuple[float, float]:
-    spec = pipeline.embedder.spec
-    verify = ctx.settings.verify_threshold if ctx.settings.verify_threshold is not None else spec.verify_threshold
-    identify = (
-        ctx.settings.identify_threshold if ctx.settings.identify_threshold is not None else spec.identify_threshold
-    )
-    return verify, identify
+    """(1:1, 1:N) thresholds of a new gallery: the settings when given, else the model's calibrated ones."""
+    identify = ctx.settings.identify_threshold
+    spec_identify = pipeline.embedder.spec.identify_threshold
+    return verify_threshold(ctx.settings, pipeline), spec_identify if identify is None else identify
 
 
 def ensure_gallery(ctx: ServiceContext, name: str, pipeline: FacePipeline | None = None) -> Gallery:

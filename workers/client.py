@@ -12,7 +12,7 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.errors import ServiceError
-from workers import tasks
+from workers import tasks  # noqa: F401 - importing registers the tasks with the app
 from workers.app import app
 
 BROKER_ERRORS = ("ConnectionError:", "OperationalError:", "TimeoutError:")
@@ -101,16 +101,3 @@ def queue_lengths() -> dict[str, int]:
     with app.connection_for_read() as conn:
         client = conn.default_channel.client
         return {q: int(client.llen(q)) for q in ("embed", "io")}
-
-
-__all__ = [
-    "QueueUnavailable",
-    "TaskStatus",
-    "cancel",
-    "queue_lengths",
-    "status",
-    "submit",
-    "tasks",
-    "wait",
-    "workers_online",
-]
