@@ -28,9 +28,9 @@ from services.records import Face, utcnow
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 # Two images whose 64-bit hashes (mirror-aware) differ in at most this many bits are the same photo.
-# Measured on LFW: resized, JPEG-30 and mirrored copies differ by <= 2 bits; different photos of
-# one person by >= 6 (three pairs at 0-2 are LFW's own duplicates).
-HASH_DISTANCE = 4
+# Measured on LFW: resized, JPEG-30 and mirrored copies differ by <= 2 bits; LFW's own duplicate
+# photos by 0-2; two frames of one press conference by 4; other photos of one person by >= 6.
+HASH_DISTANCE = 3
 # Embedding similarity that makes two images candidates; the hash decides. Mirrored copies of
 # LFW photos reach only ~0.85 (the re-detected landmarks move), so the bar is low.
 IMAGE_DUP_SIMILARITY = 0.7
