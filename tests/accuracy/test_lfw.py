@@ -48,8 +48,13 @@ def test_mobilefacenet_gallery_top1_on_a_subset(mfn: FacePipeline, lfw: Path, tm
     assert report["top5"] >= report["top1"]
 
 
-def test_dlib_view2_two_folds(settings: Settings, lfw: Path, tmp_path: Path) -> None:
+def test_dlib_on_a_third_of_two_view2_folds(settings: Settings, lfw: Path, tmp_path: Path) -> None:
+    """dlib is ~5x slower than MobileFaceNet on CPU: 400 pairs keep the suite short (full run: README)."""
+    lines = (lfw / "verify_pairs_folds.csv").read_text().splitlines()
+    rows = [ln for ln in lines[1:] if ln.rsplit(",", 1)[1] in ("0", "1")][::3]
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("\n".join([lines[0], *rows]) + "\n")
     dlib = build_pipeline(settings, model="dlib", detector="mtcnn", no_face="center_crop")
-    report = evaluate_verification(dlib, lfw, lfw / "verify_pairs_folds.csv", tmp_path, folds=2)
-    assert report["model"] == "dlib"
+    report = evaluate_verification(dlib, lfw, pairs, tmp_path / "out")
+    assert report["model"] == "dlib" and report["n_pairs"] == 400
     assert report["accuracy_mean"] >= 0.97
