@@ -55,7 +55,8 @@ def run_mode(settings: Settings, plans: list[PersonPlan], mode: str, workers: in
         summary = bulk.register(ctx, plans, "bench", opts, chunk, use_queue=mode == "queue", timeout=1800)
     finally:
         local.stop_workers(procs)
-        ctx.db.client.drop_database(ctx.db.name)
+        database = ctx.db.persons.database
+        database.client.drop_database(database.name)
     return {
         "mode": mode,
         "workers": workers,
