@@ -9,11 +9,21 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from model.metrics import Roc
 
 
 def plot_roc(roc: Roc, path: Path, title: str, auc: float | None = None) -> Path:
+    fig = roc_figure(roc, title, auc)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def roc_figure(roc: Roc, title: str, auc: float | None = None) -> Figure:
+    """TAR against FAR on a log axis (the caller closes the figure)."""
     fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=110)
     far = roc.far.clip(min=1e-5)
     label = f"AUC {auc:.4f}" if auc is not None else None
@@ -28,10 +38,7 @@ def plot_roc(roc: Roc, path: Path, title: str, auc: float | None = None) -> Path
     if label:
         ax.legend(loc="lower right")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def plot_topk(topk: Mapping[int, float], path: Path, title: str) -> Path:

@@ -1,7 +1,8 @@
-"""Start, stop or inspect the local development services (SecantusDB, Redis, optionally a Chroma server).
+"""Start, stop or inspect the local services: SecantusDB, Redis, optionally a Chroma server, Celery
+workers and the dashboard.
 
   python scripts/local_services.py status
-  python scripts/local_services.py start [--chroma]
+  python scripts/local_services.py start [--chroma] [--workers N] [--dashboard]
   python scripts/local_services.py stop
 
 Addresses come from FACEREG_MONGO_URI, FACEREG_REDIS_URL, FACEREG_CHROMA_HOST/PORT; data, logs and pid
@@ -27,6 +28,8 @@ def main() -> int:
     sub.add_parser("status", parents=[common], help="print whether each service answers (exit code 0 when it can tell)")
     start_cmd = sub.add_parser("start", parents=[common], help="start mongo and redis where they do not answer yet")
     start_cmd.add_argument("--chroma", action="store_true", help="also start a Chroma server")
+    start_cmd.add_argument("--workers", type=int, default=0, help="also start N Celery workers (1 thread each)")
+    start_cmd.add_argument("--dashboard", action="store_true", help="also start the dashboard (FACEREG_DASHBOARD_PORT)")
     sub.add_parser("stop", parents=[common], help="stop what `start` started")
     args = parser.parse_args()
     setup_logging(args.verbose)
@@ -35,7 +38,7 @@ def main() -> int:
         settings = load_settings()
         problems: list[str] = []
         if args.command == "start":
-            problems = start(settings, chroma=args.chroma)
+            problems = start(settings, chroma=args.chroma, workers=max(0, args.workers), dashboard=args.dashboard)
         elif args.command == "stop":
             problems = stop(settings)
         report = status(settings)

@@ -124,10 +124,12 @@ class DailyPresence:
     count: int
 
 
-def daily_report(ctx: ServiceContext, start: date, end: date, source: str | None = None) -> list[DailyPresence]:
+def daily_report(
+    ctx: ServiceContext, start: date, end: date, source: str | None = None, person_id: str | None = None
+) -> list[DailyPresence]:
     """Per UTC day and known person: first and last seen, and how many events."""
     rows: dict[tuple[date, str], DailyPresence] = {}
-    for e in events(ctx, start, end, source=source):
+    for e in events(ctx, start, end, person_id=person_id, source=source):
         if e.person_id is None:
             continue
         key = (e.time.date(), e.person_id)
@@ -146,12 +148,19 @@ def daily_report(ctx: ServiceContext, start: date, end: date, source: str | None
     return sorted(rows.values(), key=lambda r: (r.day, r.display_name))
 
 
-def report_csv(ctx: ServiceContext, start: date, end: date, source: str | None = None) -> str:
+def report_csv(
+    ctx: ServiceContext, start: date, end: date, source: str | None = None, person_id: str | None = None
+) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["day", "person_id", "display_name", "first_seen", "last_seen", "events"])
-    for r in daily_report(ctx, start, end, source):
+    for r in daily_report(ctx, start, end, source, person_id):
         writer.writerow(
             [r.day.isoformat(), r.person_id, r.display_name, r.first_seen.isoformat(), r.last_seen.isoformat(), r.count]
         )
     return buf.getvalue()
+
+
+def sources(ctx: ServiceContext) -> list[str]:
+    """Every camera or stream name that has logged an event."""
+    return sorted(str(s) for s in ctx.db.attendance.distinct("source"))

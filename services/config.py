@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     max_image_pixels: int = 50_000_000
     datasets: Path | None = Field(default_factory=_default_datasets)
     data_dir: Path = REPO_ROOT / "data"
+    dashboard_port: int = Field(default=8501, ge=1, le=65535)
+    dashboard_users_file: Path | None = None  # None: <data_dir>/dashboard_users.json
+
+    @property
+    def users_file(self) -> Path:
+        return self.dashboard_users_file or self.data_dir / "dashboard_users.json"
 
     # Infrastructure. Locally: a MongoDB wire-protocol server (SecantusDB), redis-server and an
     # embedded Chroma under data_dir; in docker-compose: the mongo, redis and chroma services.

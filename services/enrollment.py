@@ -190,9 +190,9 @@ def _gate_and_build(
     if prep.detection.fallback:
         return ImageOutcome(name, "rejected", "NoFace: no face found in the photo"), None
     if quality.score < min_quality:
-        reason = LowQuality(f"quality {quality.score:.2f} is under {min_quality:.2f} ({_weak_points(quality)})")
+        reason = LowQuality(f"quality {quality.score:.2f} is under {min_quality:.2f} ({weak_points(quality)})")
         return ImageOutcome(name, "rejected", f"LowQuality: {reason}", quality=quality.to_dict()), None
-    warnings = [*prep.warnings, *_lookalike_warnings(ctx, gallery, person_id, vector)]
+    warnings = [*prep.warnings, *lookalike_warnings(ctx, gallery, person_id, vector)]
     now = utcnow()
     fid = face_id(gallery.name, person_id, prep.sha256)
     face = Face(
@@ -216,7 +216,7 @@ def _gate_and_build(
     return ImageOutcome(name, "enrolled", "", fid, quality.to_dict(), tuple(warnings)), face
 
 
-def _weak_points(quality: FaceQuality) -> str:
+def weak_points(quality: FaceQuality) -> str:
     parts = []
     if quality.detection < 0.9:
         parts.append(f"detection score {quality.detection:.2f}")
@@ -229,7 +229,7 @@ def _weak_points(quality: FaceQuality) -> str:
     return ", ".join(parts) or "overall"
 
 
-def _lookalike_warnings(ctx: ServiceContext, gallery: Gallery, person_id: str, vector: FloatArray) -> list[str]:
+def lookalike_warnings(ctx: ServiceContext, gallery: Gallery, person_id: str | None, vector: FloatArray) -> list[str]:
     """Warn when the new face matches another person better than its own (a possible duplicate identity)."""
     hits = ctx.index.query(gallery.collection, vector[None, :], 20)[0]
     own = max((h.similarity for h in hits if h.person_id == person_id), default=-1.0)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from services.audit import audit
 from services.context import ServiceContext
+from services.errors import NotFound
 from services.face_writes import delete_faces
 from services.galleries import get_gallery
 from services.persons import get_person
@@ -50,6 +51,17 @@ def erase_person(ctx: ServiceContext, person_id: str, actor: str = "system") -> 
     # The audit entry names the id only: no name or image of an erased person is kept.
     audit(ctx, actor, "person.erase", person_id, {"faces": len(faces), "attendance_rows": rows, "mode": mode})
     return ErasureReport(person_id, len(faces), rows, mode, snapshots)
+
+
+def erase_face(ctx: ServiceContext, face_id: str, actor: str = "system") -> Face:
+    """One face out of the gallery: its vector, record and stored files. The person stays."""
+    doc = ctx.db.faces.find_one({"_id": face_id})
+    if doc is None:
+        raise NotFound(f"face {face_id} does not exist")
+    face = Face.from_doc(doc)
+    delete_faces(ctx, get_gallery(ctx, face.gallery), [face])
+    audit(ctx, actor, "face.erase", face.person_id, {"face_id": face.id, "gallery": face.gallery})
+    return face
 
 
 def _files_of_other_persons(ctx: ServiceContext, gallery: str, person_id: str) -> set[str]:

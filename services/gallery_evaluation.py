@@ -148,6 +148,7 @@ def evaluate_gallery(
             for r, ids, sims in known
             if not ids or ids[0] != r.identity
         ][:200],
+        "scores": mate_scores(known),
         "unknown_best": [s[0] if s else -1.0 for _, _, s in unknown],
         "known_top1": [
             {
@@ -159,9 +160,34 @@ def evaluate_gallery(
             for r, ids, sims in known
         ],
     }
+    result["examples"] = _examples(rows, {f[k] for f in result["failures"] for k in ("expected", "predicted")})
     if unknown:
         result["n_unknown"] = len(unknown)
         result["open_set_fpir"] = metrics.false_accept_rate(result["unknown_best"], thr)
     finish_job(ctx, jid, {k: v for k, v in result.items() if k not in ("unknown_best", "known_top1")})
     result["job_id"] = jid
     return result
+
+
+def mate_scores(known: Sequence[tuple[SplitRow, list[str], list[float]]]) -> dict[str, list[float]]:
+    """Per probe, the similarity of its own identity (when in the Top-K: "genuine") and of the best other
+    identity ("impostor"). The impostor scores are what a stranger scores against this gallery, so they
+    calibrate the 1:N threshold and, with the genuine ones, draw the ROC."""
+    genuine, impostor = [], []
+    for r, ids, sims in known:
+        own = [s for i, s in zip(ids, sims, strict=True) if i == r.identity]
+        other = [s for i, s in zip(ids, sims, strict=True) if i != r.identity]
+        if own:
+            genuine.append(round(own[0], 5))
+        if other:
+            impostor.append(round(other[0], 5))
+    return {"genuine": genuine, "impostor": impostor}
+
+
+def _examples(rows: Sequence[SplitRow], identities: set[str | None]) -> dict[str, str]:
+    """An enroll image of each named identity, to show faces next to the failures."""
+    out: dict[str, str] = {}
+    for r in rows:
+        if r.role == "enroll" and r.identity in identities and r.identity not in out:
+            out[r.identity] = r.path
+    return out

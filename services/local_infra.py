@@ -1,4 +1,5 @@
-"""Local development services: the MongoDB-protocol server (SecantusDB), Redis and a Chroma server.
+"""Local services: the MongoDB-protocol server (SecantusDB), Redis, a Chroma server, Celery workers and
+the dashboard.
 
 Each runs on 127.0.0.1 with its data under `Settings.data_dir`: mongo/, redis/, chroma-server/, logs in
 logs/, pid files in run/. A service that already answers at its configured address is left alone;
@@ -29,7 +30,7 @@ from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
 from model.errors import FaceregError
-from services.config import Settings
+from services.config import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Service:
     data_dir: Path
     install_hint: str
     probe: Callable[[], bool]
+    env: tuple[tuple[str, str], ...] = ()  # added to this process's environment
 
     @property
     def log_file(self) -> Path:
@@ -166,8 +168,66 @@ def chroma_service(settings: Settings) -> Service:
     )
 
 
-def services(settings: Settings) -> dict[str, Service]:
-    return {"mongo": mongo_service(settings), "redis": redis_service(settings), "chroma": chroma_service(settings)}
+def worker_service(settings: Settings, index: int) -> Service:
+    """One single-process Celery worker on both queues. One torch thread: two busy processes with two
+    threads each on two cores run up to 10x slower than with one."""
+    data = _data_dir(settings)
+    name = f"worker-{index}"
+    args = (
+        *("-A", "workers.app", "worker", "-Q", "embed,io", "--concurrency", "1", "--pool", "prefork"),
+        *("-n", f"local-{index}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"),
+    )
+    return Service(
+        name=name,
+        address_key="url",
+        address=settings.redis_url,
+        host=BIND_HOST,
+        port=0,
+        program="celery",
+        args=args,
+        workdir=REPO_ROOT,
+        data_dir=data,
+        install_hint="run scripts/bootstrap.sh (celery is in the project's virtualenv)",
+        probe=partial(_alive, data / "run" / f"{name}.pid", "celery"),
+        env=(("FACEREG_TORCH_THREADS", "1"), ("OMP_NUM_THREADS", "1")),
+    )
+
+
+def dashboard_service(settings: Settings) -> Service:
+    data = _data_dir(settings)
+    port = settings.dashboard_port
+    args = ("run", "dashboard/app.py", "--server.address", BIND_HOST, "--server.port", str(port))
+    return Service(
+        name="dashboard",
+        address_key="url",
+        address=f"http://{BIND_HOST}:{port}",
+        host=BIND_HOST,
+        port=port,
+        program="streamlit",
+        args=args,
+        workdir=REPO_ROOT,  # .streamlit/config.toml is read from here
+        data_dir=data,
+        install_hint="run scripts/bootstrap.sh (streamlit is in the project's virtualenv)",
+        probe=partial(http_ok, BIND_HOST, port, "/_stcore/health"),
+    )
+
+
+def worker_indexes(settings: Settings) -> list[int]:
+    """The workers that have a pid file (running or stale)."""
+    run = _data_dir(settings) / "run"
+    return sorted(int(p.stem.split("-")[1]) for p in run.glob("worker-*.pid") if p.stem.split("-")[1].isdigit())
+
+
+def services(settings: Settings, workers: int = 0) -> dict[str, Service]:
+    out = {
+        "mongo": mongo_service(settings),
+        "redis": redis_service(settings),
+        "chroma": chroma_service(settings),
+        "dashboard": dashboard_service(settings),
+    }
+    for i in sorted({*range(workers), *worker_indexes(settings)}):
+        out[f"worker-{i}"] = worker_service(settings, i)
+    return out
 
 
 def redact(url: str) -> str:
@@ -210,6 +270,17 @@ def redis_answers(url: str) -> bool:
         return False
     finally:
         client.close()
+
+
+def http_ok(host: str, port: int, path: str) -> bool:
+    conn = http.client.HTTPConnection(host, port, timeout=PROBE_TIMEOUT_S)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
 
 
 def chroma_answers(host: str, port: int) -> bool:
@@ -266,12 +337,21 @@ def _read_pid_file(path: Path) -> tuple[int, str] | None:
 
 def owned_pid(svc: Service) -> int | None:
     """The pid in our pid file when that process is alive and is still the very one we started."""
-    recorded = _read_pid_file(svc.pid_file)
+    return _owned(svc.pid_file, svc.program)
+
+
+def _owned(pid_file: Path, program: str) -> int | None:
+    recorded = _read_pid_file(pid_file)
     if recorded is None:
         return None
     pid, started = recorded
     cmd = _cmdline(pid)
-    return pid if cmd and svc.program in cmd and _start_time(pid) == started else None
+    return pid if cmd and program in cmd and _start_time(pid) == started else None
+
+
+def _alive(pid_file: Path, program: str) -> bool:
+    """A worker "answers" while the process we started lives (it reconnects to the broker by itself)."""
+    return _owned(pid_file, program) is not None
 
 
 def _remove_pid_file(svc: Service) -> None:
@@ -294,6 +374,9 @@ def chroma_embedded(settings: Settings) -> bool:
 def status(settings: Settings) -> dict[str, dict[str, Any]]:
     svcs = services(settings)
     report = {name: _service_status(svcs[name]) for name in ("mongo", "redis")}
+    report["dashboard"] = _service_status(svcs["dashboard"])
+    for name in (n for n in svcs if n.startswith("worker-")):
+        report[name] = {k: v for k, v in _service_status(svcs[name]).items() if k != "url"}
     if chroma_embedded(settings):
         url = f"embedded:{_data_dir(settings) / 'chroma'}"
         report["chroma"] = {"url": url, "up": True, "mode": "embedded", "managed": False, "pid": None}
@@ -330,6 +413,7 @@ def _spawn(svc: Service, executable: str) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             argv,
             cwd=svc.workdir,
+            env={**os.environ, **dict(svc.env)},
             stdin=subprocess.DEVNULL,
             stdout=logf,
             stderr=subprocess.STDOUT,
@@ -394,10 +478,27 @@ def _wait_until_up(pending: dict[Service, subprocess.Popen[bytes]], timeout: flo
     return problems
 
 
-def start(settings: Settings, *, chroma: bool = False, timeout: float = START_TIMEOUT_S) -> list[str]:
-    """Start mongo, redis (and chroma) where they do not answer; the problems, empty when all are up."""
-    svcs = services(settings)
-    wanted = [svcs["mongo"], svcs["redis"], *([svcs["chroma"]] if chroma else [])]
+def start(
+    settings: Settings,
+    *,
+    chroma: bool = False,
+    workers: int = 0,
+    dashboard: bool = False,
+    timeout: float = START_TIMEOUT_S,
+) -> list[str]:
+    """Start mongo, redis (chroma, N workers, the dashboard) where they do not answer; the problems,
+    empty when all are up. Workers and the dashboard start after the servers they need."""
+    svcs = services(settings, workers)
+    problems = _start([svcs["mongo"], svcs["redis"], *([svcs["chroma"]] if chroma else [])], timeout)
+    apps = [svcs[f"worker-{i}"] for i in range(workers)] + ([svcs["dashboard"]] if dashboard else [])
+    if apps and not problems:
+        problems = _start(apps, timeout)
+    if chroma and settings.chroma_host is None and not problems:
+        log.info("facereg uses embedded Chroma unless FACEREG_CHROMA_HOST=127.0.0.1 is set")
+    return problems
+
+
+def _start(wanted: list[Service], timeout: float) -> list[str]:
     problems: list[str] = []
     pending: dict[Service, subprocess.Popen[bytes]] = {}
     for svc in wanted:
@@ -406,10 +507,7 @@ def start(settings: Settings, *, chroma: bool = False, timeout: float = START_TI
             problems += [outcome] if outcome else []
         else:
             pending[svc] = outcome
-    problems += _wait_until_up(pending, timeout)
-    if chroma and settings.chroma_host is None and not problems:
-        log.info("facereg uses embedded Chroma unless FACEREG_CHROMA_HOST=127.0.0.1 is set")
-    return problems
+    return problems + _wait_until_up(pending, timeout)
 
 
 # --- stop ----------------------------------------------------------------------------------------

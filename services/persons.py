@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 from services.audit import audit
 from services.context import ServiceContext
 from services.errors import Conflict, NotFound, ServiceError
-from services.records import Consent, Person, utcnow
+from services.records import Consent, Face, Person, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +20,7 @@ class PersonInput:
     display_name: str
     external_id: str | None = None
     consent: Consent | None = None
+    person_id: str | None = None  # add to this existing person (the other fields are then ignored)
 
 
 def _clean_name(name: str) -> str:
@@ -43,6 +44,8 @@ def find_by_external_id(ctx: ServiceContext, external_id: str) -> Person | None:
 
 def create_or_get_person(ctx: ServiceContext, data: PersonInput, actor: str = "system") -> tuple[Person, bool]:
     """(person, created). With an external id, a second call returns the first person unchanged."""
+    if data.person_id:
+        return get_person(ctx, data.person_id), False
     name = _clean_name(data.display_name)
     if data.external_id:
         existing = find_by_external_id(ctx, data.external_id)
@@ -101,3 +104,11 @@ def names_of(ctx: ServiceContext, person_ids: set[str]) -> dict[str, str]:
         d["_id"]: d["display_name"]
         for d in ctx.db.persons.find({"_id": {"$in": list(person_ids)}}, {"display_name": 1})
     }
+
+
+def faces_of(ctx: ServiceContext, person_id: str, gallery: str | None = None) -> list[Face]:
+    """The person's faces, oldest first (in one gallery, or all)."""
+    query: dict[str, Any] = {"person_id": person_id}
+    if gallery:
+        query["gallery"] = gallery
+    return [Face.from_doc(d) for d in ctx.db.faces.find(query).sort("created_at", 1)]

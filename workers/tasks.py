@@ -14,15 +14,20 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from model.errors import FaceregError
 from services.consistency import reconcile as reconcile_gallery
 from services.consistency import reindex as reindex_gallery
-from services.dedup import scan_identity_candidates
-from services.engine import build_pipeline
+from services.dedup import find_gallery_duplicates, scan_identity_candidates
+from services.engine import build_pipeline, verify_threshold
 from services.enrollment import EnrollOptions, EnrollRequest, ImageInput, enroll_many
 from services.errors import StorageUnavailable
 from services.evaluation import read_csv
+from services.evaluation_sources import rows_for
+from services.galleries import get_gallery
 from services.gallery_evaluation import evaluate_gallery, rows_from_csv
 from services.identification import identify_image, rank_primary_faces
+from services.inspection import inspect_photo
 from services.persons import PersonInput
+from services.records import Consent
 from services.streams import process_frames as process_stream_frames
+from services.verification import compare
 from workers import payloads
 from workers.app import app
 from workers.runtime import get_context
@@ -58,6 +63,17 @@ def _options(options: dict[str, Any] | None) -> EnrollOptions | None:
     return None if not options else EnrollOptions(options["multi_face"], float(options["min_quality"]))
 
 
+def person_input(p: dict[str, Any]) -> PersonInput:
+    """`{"display_name", "external_id"?, "person_id"?, "consent"?: {"given", "note"}}` from a message."""
+    consent = p.get("consent")
+    return PersonInput(
+        str(p.get("display_name", "")),
+        p.get("external_id") or None,
+        Consent(bool(consent["given"]), str(consent.get("note", ""))) if consent else None,
+        p.get("person_id") or None,
+    )
+
+
 @app.task(bind=True, name="workers.tasks.enroll", **RETRY)
 def enroll(
     self: Task,
@@ -90,7 +106,7 @@ def _register(
     requests, unreadable = [], []
     for p in persons:
         good, bad = _images(p["images"])
-        requests.append(EnrollRequest(PersonInput(p["display_name"], p.get("external_id")), good))
+        requests.append(EnrollRequest(person_input(p), good))
         unreadable.append(bad)
     results = enroll_many(ctx, requests, gallery, actor, _options(options))
     out = []
@@ -107,6 +123,25 @@ def identify(self: Task, image: dict[str, Any], gallery: str | None = None, top_
     ctx = get_context()
     name, data = payloads.read(image)
     return {"image": name, "faces": [f.to_dict() for f in identify_image(ctx, data, gallery, top_k)]}
+
+
+@app.task(bind=True, name="workers.tasks.inspect", **RETRY)
+def inspect(
+    self: Task, image: dict[str, Any], gallery: str | None = None, person_id: str | None = None
+) -> dict[str, Any]:
+    """A photo checked before enrollment (faces, quality, warnings); nothing is written."""
+    name, data = payloads.read(image)
+    return {"image": name, **inspect_photo(get_context(), data, gallery, person_id)}
+
+
+@app.task(bind=True, name="workers.tasks.verify", **RETRY)
+def verify(self: Task, image_a: dict[str, Any], image_b: dict[str, Any], gallery: str | None = None) -> dict[str, Any]:
+    """1:1: the two photos' main faces compared at the gallery's 1:1 threshold (or the model's)."""
+    ctx = get_context()
+    threshold = verify_threshold(ctx.settings, ctx.pipeline)
+    if gallery and ctx.db.galleries.find_one({"_id": gallery}):
+        threshold = get_gallery(ctx, gallery).verify_threshold
+    return compare(ctx.pipeline, payloads.read(image_a)[1], payloads.read(image_b)[1], threshold)
 
 
 @app.task(bind=True, name="workers.tasks.search_batch", **RETRY)
@@ -152,6 +187,21 @@ def gallery_evaluation(
     rows = rows_from_csv(read_csv(Path(split_csv), ("path", "identity", "role")))
     result = evaluate_gallery(ctx, Path(root), rows, gallery, job_id=job_id or self.request.id)
     return {k: v for k, v in result.items() if k not in ("unknown_best", "known_top1")}
+
+
+@app.task(bind=True, name="workers.tasks.evaluate", acks_late=False, **RETRY)
+def evaluate(self: Task, source: dict[str, Any], gallery: str, job_id: str | None = None) -> dict[str, Any]:
+    """A Top-K evaluation from a split CSV, a folder or a gallery holdout (see services.evaluation_sources)."""
+    ctx = get_context()
+    root, rows = rows_for(ctx, source)
+    result = evaluate_gallery(ctx, root, rows, gallery, job_id=job_id or self.request.id)
+    return {k: v for k, v in result.items() if k not in ("unknown_best", "known_top1")}
+
+
+@app.task(bind=True, name="workers.tasks.image_duplicates", **RETRY)
+def image_duplicates(self: Task, gallery: str) -> dict[str, Any]:
+    """Groups of near-identical photos in a gallery, each with its best-quality member."""
+    return {"gallery": gallery, "groups": [g.to_dict() for g in find_gallery_duplicates(get_context(), gallery)]}
 
 
 @app.task(bind=True, name="workers.tasks.reindex", acks_late=False, **RETRY)

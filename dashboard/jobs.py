@@ -1,0 +1,106 @@
+"""Work sent to the worker queue and followed from a page: submit, live progress, result.
+
+A page never does long work in its own script run: it submits a task, keeps the task id in the
+browser session, and a fragment re-polls every second until the task is done.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from dashboard.session import context
+from services.errors import NotFound
+from services.jobs import get_job
+from workers import client
+from workers.client import QueueUnavailable, TaskStatus
+
+STATE_LABELS = {
+    "PENDING": "waiting for a worker",
+    "STARTED": "running",
+    "RETRY": "retrying after a storage outage",
+    "PROGRESS": "running",
+    "UNKNOWN": "the queue does not answer; still trying",
+}
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def worker_health() -> dict[str, Any]:
+    """Workers online (name -> active tasks) and tasks waiting per queue; errors as text."""
+    try:
+        return {"workers": client.workers_online(timeout=1.0), "queues": client.queue_lengths(), "error": None}
+    except Exception as exc:  # the broker down shows as a message, never as a crashed page
+        return {"workers": {}, "queues": {}, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def submit(key: str, task: str, *args: Any, **kwargs: Any) -> str | None:
+    """Send a task and remember it under `key`; the queue being down is shown, not raised."""
+    try:
+        tid = client.submit(task, *args, **kwargs)
+    except QueueUnavailable as exc:
+        st.error(str(exc))
+        return None
+    st.session_state[f"task:{key}"] = tid
+    return tid
+
+
+def forget(key: str) -> None:
+    st.session_state.pop(f"task:{key}", None)
+
+
+def task_id(key: str) -> str | None:
+    tid = st.session_state.get(f"task:{key}")
+    return str(tid) if tid else None
+
+
+def follow(key: str, label: str) -> TaskStatus | None:
+    """The final status of the task under `key` once done; meanwhile a live progress line (None)."""
+    tid = task_id(key)
+    if tid is None:
+        return None
+    status = client.status(tid)
+    if status.done:
+        return status
+    _live(tid, label)
+    return None
+
+
+def show_failure(status: TaskStatus) -> bool:
+    """An error box for a failed task; True when it failed."""
+    if status.state == "SUCCESS":
+        return False
+    if status.broker_lost:
+        st.error("The queue went away while this ran; nothing was half-done. Submit it again.")
+    elif status.state == "REVOKED":
+        st.warning("Cancelled.")
+    else:
+        st.error(f"The task failed: {status.error}")
+    return True
+
+
+@st.fragment(run_every=1.0)
+def _live(tid: str, label: str) -> None:
+    status = client.status(tid)
+    if status.done:
+        st.rerun()
+    done, total = _job_counts(tid)
+    text = f"{label}: {STATE_LABELS.get(status.state, status.state.lower())}"
+    if total:
+        st.progress(min(done / total, 1.0), text=f"{text} ({done}/{total})")
+    else:
+        st.progress(0.0 if status.state == "PENDING" else 0.5, text=text)
+    if status.state == "PENDING" and not worker_health()["workers"]:
+        st.warning("No worker is online. Start one with `python scripts/local_services.py start --workers 1`.")
+    if st.button("Cancel", key=f"cancel:{tid}"):
+        client.cancel(tid)
+        st.rerun()
+
+
+def _job_counts(tid: str) -> tuple[int, int]:
+    """Progress counts of a task that keeps a job record (evaluations use the task id as job id)."""
+    try:
+        job = get_job(context(), tid)
+    except NotFound:
+        return 0, 0
+    return int(job.get("done", 0)), int(job.get("total", 0))
