@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from model import metrics
-from services.bulk import plan_folder, remaining
+from services.bulk import plan_folder, remaining, select_persons
 from services.cli import print_json, run, setup_logging
 from services.config import get_settings
 from services.context import ServiceContext, open_context
@@ -68,6 +68,8 @@ def main() -> int:
         default="largest",
         help="photos with several faces: use the main face (default) or refuse them",
     )
+    parser.add_argument("--min-images", type=int, default=1, help="only persons with at least this many images")
+    parser.add_argument("--max-persons", type=int, default=0, help="at most this many persons, spread evenly (0: all)")
     parser.add_argument("--evaluate", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("reports/build_database"))
     args = parser.parse_args()
@@ -75,7 +77,7 @@ def main() -> int:
     settings = get_settings()
     gallery = args.gallery or settings.gallery
     ctx = open_context(settings)
-    plans = plan_folder(args.folder, gallery, args.enroll_per_person)
+    plans = select_persons(plan_folder(args.folder, gallery, args.enroll_per_person), args.min_images, args.max_persons)
     todo, skipped = remaining(ctx, gallery, plans)
     options = EnrollOptions(args.multi_face, settings.enroll_min_quality)
     procs = (

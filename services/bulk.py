@@ -35,6 +35,16 @@ def plan_folder(root: Path, gallery: str, enroll_per_person: int) -> list[Person
     return plans
 
 
+def select_persons(plans: list[PersonPlan], min_images: int = 1, max_persons: int = 0) -> list[PersonPlan]:
+    """Persons with at least `min_images` images; at most `max_persons` of them (0: all), spread evenly
+    over the sorted folder so a sample is not just the names starting with A."""
+    plans = [p for p in plans if len(p.enroll) + len(p.probes) >= min_images]
+    if 0 < max_persons < len(plans):
+        step = len(plans) / max_persons
+        plans = [plans[int(i * step)] for i in range(max_persons)]
+    return plans
+
+
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from services.bulk import plan_folder
+from services.bulk import plan_folder, select_persons
 from services.context import ServiceContext
 from services.dedup import IMAGE_SUFFIXES
 from services.evaluation import DatasetError, read_csv
@@ -27,10 +27,7 @@ def folder_rows(root: Path, enroll_per_person: int, max_persons: int = 0) -> lis
     """
     if enroll_per_person < 1:
         raise DatasetError("an evaluation needs at least one enroll image per person")
-    plans = plan_folder(root, "eval", enroll_per_person)
-    if 0 < max_persons < len(plans):
-        step = len(plans) / max_persons
-        plans = [plans[int(i * step)] for i in range(max_persons)]
+    plans = select_persons(plan_folder(root, "eval", enroll_per_person), max_persons=max_persons)
     rows = []
     for plan in plans:
         rows += [SplitRow(str(p.relative_to(root)), plan.folder, "enroll") for p in plan.enroll]

@@ -16,6 +16,7 @@ from services.persons import PersonInput
 from workers import client, payloads
 
 Runner = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+SEARCH_TIMEOUT_S = 3600
 
 
 def person_payloads(plans: Sequence[PersonPlan]) -> list[dict[str, Any]]:
@@ -136,12 +137,21 @@ def search(
     out: list[dict[str, Any]] = []
     with tqdm(total=len(items), desc="evaluate", unit="img") as bar:
         if use_queue:
-            ids = [client.submit("search_batch", b, gallery, top_k) for b in batches]
-            for tid, st in client.wait(ids, timeout=3600).items():
-                if st.state != "SUCCESS":
-                    raise RuntimeError(f"search task {tid} failed: {st.error or st.state}")
-                out += st.result
-                bar.update(len(st.result))
+            pending = {client.submit("search_batch", b, gallery, top_k) for b in batches}
+            deadline = time.monotonic() + SEARCH_TIMEOUT_S
+            while pending:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{len(pending)} search task(s) not finished after {SEARCH_TIMEOUT_S} s")
+                for tid in list(pending):
+                    st = client.status(tid)
+                    if not st.done:
+                        continue
+                    if st.state != "SUCCESS":
+                        raise RuntimeError(f"search task {tid} failed: {st.error or st.state}")
+                    pending.discard(tid)
+                    out += st.result
+                    bar.update(len(st.result))
+                time.sleep(0.5)
         else:
             for b in batches:
                 out += rank_primary_faces(ctx, [payloads.read(i) for i in b], gallery, top_k)

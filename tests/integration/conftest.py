@@ -3,43 +3,16 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from model.pipeline import FacePipeline
-from services import local_infra
 from services.config import REPO_ROOT, Settings
 from services.context import ServiceContext, open_context
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """One MongoDB-protocol server and one Redis for the whole session, under a temporary data dir."""
-    data = tmp_path_factory.mktemp("infra")
-    settings = Settings(
-        data_dir=data,
-        mongo_uri=f"mongodb://127.0.0.1:{free_port()}/facereg",
-        redis_url=f"redis://127.0.0.1:{free_port()}/0",
-        torch_threads=2,
-    )
-    problems = local_infra.start(settings)
-    if problems:
-        local_infra.stop(settings)
-        pytest.fail("local services did not start: " + "; ".join(problems))
-    yield settings
-    local_infra.stop(settings)
 
 
 def isolated_settings(infra: Settings, tmp_path: Path, **overrides: object) -> Settings:

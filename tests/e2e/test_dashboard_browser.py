@@ -1,0 +1,213 @@
+"""The dashboard in a real headless Chromium (Debian's, driven by Playwright) against the real app, a real
+worker and the local servers: sign in, enroll two LFW people, search a held-out photo and a stranger,
+resolve a planted duplicate, see an attendance event and export the CSV. Screenshots of every page go
+to artifacts/e2e/."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from dashboard.auth import set_user
+from model.pipeline import FacePipeline
+from services.config import REPO_ROOT, Settings
+from services.context import ServiceContext, open_context
+from services.enrollment import ImageInput, enroll
+from services.local_infra import http_ok
+from services.persons import PersonInput
+from tests.conftest import free_port
+from tests.integration.conftest import isolated_settings
+from workers import client, local, payloads
+from workers.app import app
+from workers.result_backend import backend_url
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = REPO_ROOT / "artifacts" / "e2e"
+PASSWORD = "e2e-admin-password"
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+Img = Callable[[str, int], Path]
+
+
+@pytest.fixture(scope="module")
+def served(infra: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, str]]:
+    """A worker and `streamlit run dashboard/app.py` on free ports, on a database of their own."""
+    if not CHROMIUM.is_file():
+        if os.environ.get("CI"):
+            pytest.fail("/usr/bin/chromium is missing (scripts/install_system_deps.sh installs it)")
+        pytest.skip("Debian chromium is not installed")
+    redis_db4 = infra.redis_url.rsplit("/", 1)[0] + "/4"
+    settings = isolated_settings(infra, tmp_path_factory.mktemp("e2e"), model="mobilefacenet", redis_url=redis_db4)
+    users = settings.data_dir / "users.json"
+    set_user(users, "admin", "admin", PASSWORD)
+    app.conf.broker_url = settings.redis_url
+    app.conf.result_backend = backend_url(settings.redis_url)
+    workers = local.start_workers(settings, 1, settings.data_dir / "logs", name="e2e")
+    port = free_port()
+    env = {
+        **os.environ,
+        "FACEREG_MONGO_URI": settings.mongo_uri,
+        "FACEREG_REDIS_URL": settings.redis_url,
+        "FACEREG_DATA_DIR": str(settings.data_dir),
+        "FACEREG_MODEL": "mobilefacenet",
+        "FACEREG_DASHBOARD_USERS_FILE": str(users),
+    }
+    log = (settings.data_dir / "logs" / "dashboard.log").open("wb")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "dashboard/app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not http_ok("127.0.0.1", port, "/_stcore/health"):
+            assert server.poll() is None and time.monotonic() < deadline, "the dashboard did not start"
+            time.sleep(0.5)
+        assert local.wait_online(1, timeout=180) == 1, "the worker did not come online"
+        yield settings, f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(10)
+        log.close()
+        local.stop_workers(workers)
+
+
+@pytest.fixture(scope="module")
+def ctx(served: tuple[Settings, str], mfn: FacePipeline) -> ServiceContext:
+    return open_context(served[0], mfn)
+
+
+@pytest.fixture(scope="module")
+def page(served: tuple[Settings, str]) -> Iterator[Page]:
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        pg = browser.new_page(viewport={"width": 1440, "height": 1000})
+        pg.set_default_timeout(60_000)
+        yield pg
+        browser.close()
+
+
+def settle(pg: Page) -> None:
+    """Wait until Streamlit has finished its script run (not a fixed sleep)."""
+    pg.wait_for_selector(IDLE, state="attached")
+
+
+def shot(pg: Page, name: str) -> None:
+    settle(pg)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def see(pg: Page, text: str, timeout: float = 240_000) -> None:
+    pg.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=timeout)
+
+
+def go(pg: Page, title: str) -> None:
+    pg.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+    pg.get_by_role("heading", name=title).first.wait_for()
+    settle(pg)
+
+
+def upload(pg: Page, index: int, paths: list[Path]) -> None:
+    inputs = pg.locator('[data-testid="stFileUploader"] input[type="file"]')
+    inputs.nth(index).set_input_files([str(p) for p in paths])
+
+
+def enroll_in_browser(pg: Page, name: str, photos: list[Path]) -> None:
+    go(pg, "Enroll")
+    pg.get_by_label("Name", exact=True).fill(name)
+    pg.get_by_text("The person has given consent to be enrolled").click()
+    upload(pg, 0, photos)
+    pg.get_by_text("Good photo").nth(len(photos) - 1).wait_for(timeout=240_000)
+    settle(pg)
+    pg.get_by_role("button", name="Enroll", exact=True).click()
+    see(pg, f"Enrolled new person {name}: {len(photos)} photo(s) enrolled.")
+    shot(pg, f"enroll_{name.replace(' ', '_')}")
+    pg.get_by_role("button", name="Enroll another person").click()
+    settle(pg)
+
+
+def test_the_dashboard_end_to_end(
+    served: tuple[Settings, str], ctx: ServiceContext, page: Page, lfw_image: Img, tmp_path: Path
+) -> None:
+    pg = page
+    _, url = served
+    pg.goto(url)
+    see(pg, "Sign in to continue")
+    shot(pg, "01_sign_in")
+    pg.get_by_label("User name").fill("admin")
+    pg.get_by_label("Password").fill(PASSWORD)
+    pg.get_by_role("button", name="Sign in").click()
+    pg.get_by_role("heading", name="Overview").first.wait_for()
+    see(pg, "worker(s) online")
+    shot(pg, "02_overview")
+
+    enroll_in_browser(pg, "Tony Blair", [lfw_image("Tony_Blair", 1), lfw_image("Tony_Blair", 2)])
+    enroll_in_browser(pg, "Colin Powell", [lfw_image("Colin_Powell", 1), lfw_image("Colin_Powell", 2)])
+    assert ctx.db.persons.count_documents({}) == 2 and ctx.db.faces.count_documents({}) == 4
+
+    go(pg, "Search & verify")
+    upload(pg, 0, [lfw_image("Tony_Blair", 9)])
+    see(pg, "Face 1: Tony Blair")
+    shot(pg, "03_search_known")
+    upload(pg, 0, [lfw_image("Gloria_Macapagal_Arroyo", 1)])
+    see(pg, "Face 1: unknown")
+    shot(pg, "04_search_unknown")
+
+    # A planted duplicate: Colin Powell enrolled a second time under another name.
+    enroll(
+        ctx,
+        PersonInput("C. Powell (second record)"),
+        [ImageInput("cp3.jpg", lfw_image("Colin_Powell", 3).read_bytes())],
+    )
+    go(pg, "Duplicates")
+    pg.get_by_role("button", name="Scan the gallery").click()
+    see(pg, "Scan finished: 1 new candidate pair(s).")
+    see(pg, "Open candidates: 1")
+    shot(pg, "05_duplicates_open")
+    pg.get_by_text("Same person: merge into Colin Powell").click()
+    settle(pg)
+    pg.get_by_role("button", name="Apply").click()
+    see(pg, "Open candidates: 0")
+    shot(pg, "06_duplicates_resolved")
+    assert ctx.db.persons.count_documents({}) == 2
+    assert ctx.db.dedup_reviews.find_one({})["status"] == "merged"
+
+    # A camera frame through the queue, as scripts/realtime_attendance.py sends it.
+    tid = client.submit("process_frames", [payloads.from_path(lfw_image("Tony_Blair", 10))], "gate-e2e", "default")
+    done = client.wait([tid], timeout=180)[tid]
+    assert done.state == "SUCCESS", done.error
+    assert done.result[0]["faces"][0]["identity"] == "Tony Blair"
+    go(pg, "Attendance")
+    see(pg, "1 event(s)")
+    shot(pg, "07_attendance")
+    with pg.expect_download() as download:
+        pg.get_by_role("button", name="Export CSV").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert [(r["display_name"], r["events"]) for r in rows] == [("Tony Blair", "1")]
+
+    for n, title in enumerate(("People", "Gallery evaluation", "Settings"), 8):
+        go(pg, title)
+        shot(pg, f"{n:02d}_{title.lower().replace(' ', '_')}")
