@@ -34,5 +34,6 @@ class ServiceContext:
 def open_context(settings: Settings, pipeline: FacePipeline | None = None) -> ServiceContext:
     database = connect(settings.mongo_uri)
     ensure_indexes(database)
-    index = VectorIndex(open_client(settings.chroma_host, settings.chroma_port, settings.data_dir))
+    client = open_client(settings.chroma_host, settings.chroma_port, settings.data_dir)
+    index = VectorIndex(client, embedded=settings.chroma_host is None)
     return ServiceContext(settings, collections(database), index, ImageStore(settings.data_dir / "images"), pipeline)

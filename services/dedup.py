@@ -271,9 +271,9 @@ def decide_review(
         delete_faces(ctx, gallery, [Face.from_doc(d) for d in ctx.db.faces.find({"_id": face_id})])
         details = {"removed_face": face_id}
     status = {"merge": "merged", "keep_separate": "kept_separate", "remove_face": "face_removed"}[decision]
-    ctx.db.dedup_reviews.update_one(
-        {"_id": rid}, {"$set": {"status": status, "decided_by": actor, "decided_at": utcnow(), "details": details}}
-    )
+    # Written whole: a merge erases the other person, and with them the reviews that name them.
+    decided = {**doc, "status": status, "decided_by": actor, "decided_at": utcnow(), "details": details}
+    ctx.db.dedup_reviews.replace_one({"_id": rid}, decided, upsert=True)
     audit(ctx, actor, f"dedup.{status}", rid, details)
     return {"review": rid, "status": status, **details}
 

@@ -49,9 +49,16 @@ def open_client(chroma_host: str | None, chroma_port: int, data_dir: Path) -> Cl
         raise StorageUnavailable(f"ChromaDB at {where} cannot be opened ({exc})") from exc
 
 
+# Embedded Chroma (1.5) in several processes: a process's HNSW graph takes in the other processes'
+# adds and deletes only when it writes itself (measured). A delete of an id that never exists is
+# such a write (~5 ms), so an embedded index makes one before each search.
+SYNC_ID = "__facereg_sync__"
+
+
 class VectorIndex:
-    def __init__(self, client: ClientAPI) -> None:
+    def __init__(self, client: ClientAPI, embedded: bool = False) -> None:
         self.client = client
+        self.embedded = embedded
 
     def _collection(self, name: str) -> Any:
         # No embedding function: vectors are always passed explicitly, nothing is ever downloaded.
@@ -77,6 +84,8 @@ class VectorIndex:
 
     def query(self, name: str, vectors: FloatArray, k: int) -> list[list[Hit]]:
         col = self._collection(name)
+        if self.embedded:
+            col.delete(ids=[SYNC_ID])
         total = col.count()
         if total == 0 or len(vectors) == 0:
             return [[] for _ in range(len(vectors))]
@@ -85,10 +94,13 @@ class VectorIndex:
             n_results=min(k, total),
             include=["metadatas", "distances"],
         )
+        # A hit without metadata is a face deleted by another process that this graph still holds
+        # (see SYNC_ID): never a result.
         return [
             [
                 Hit(face_id, str(meta["person_id"]), 1.0 - float(dist))
                 for face_id, meta, dist in zip(ids, metas, dists, strict=True)
+                if meta is not None
             ]
             for ids, metas, dists in zip(res["ids"], res["metadatas"], res["distances"], strict=True)
         ]

@@ -21,7 +21,7 @@ from services.evaluation_sources import extract_zip
 from services.jobs import recent_jobs
 
 SOURCES = {"folder": "A folder on the server", "zip": "An uploaded zip", "gallery": "This gallery, with a holdout"}
-TARGET_FARS = [0.001, 0.005, 0.01, 0.05]
+TARGET_FARS = [0.001, 0.005, 0.01, 0.05, 0.1]
 MAX_ZIP_MB = 1024
 
 
@@ -125,8 +125,19 @@ def roc_and_calibration(scores: dict[str, list[float]], evaluated: str) -> None:
     )
     st.pyplot(fig)
     plt.close(fig)
+    feasible = [far for far in TARGET_FARS if far * len(impostor) >= 1]
+    if not feasible:
+        st.caption(
+            f"A threshold for a {TARGET_FARS[-1]:.0%} false accept rate needs at least "
+            f"{int(1 / TARGET_FARS[-1])} probes; evaluate more people to calibrate."
+        )
+        return
     target = st.select_slider(
-        "Target false accept rate", TARGET_FARS, 0.01, key="evaluation_far", format_func=lambda v: f"{v:.1%}"
+        "Target false accept rate",
+        feasible,
+        0.01 if 0.01 in feasible else feasible[0],
+        key="evaluation_far",
+        format_func=lambda v: f"{v:.1%}",
     )
     calibration = identify_threshold_for_fpir(impostor, float(target))
     tar = sum(s >= calibration["threshold"] for s in genuine) / len(genuine)

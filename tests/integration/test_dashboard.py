@@ -233,7 +233,8 @@ def test_duplicate_pair_is_reviewed_and_merged(dash: Settings, ctx: ServiceConte
     b = enroll_direct(ctx, "C. Powell (second record)", [lfw_image("Colin_Powell", 2)])
     at = start(ADMIN, "duplicates")
     at.button(key="dedup_scan_run").click().run()
-    run_until(at, lambda a_: "Scan finished" in texts(a_))
+    run_until(at, lambda a_: "Scan finished" in texts(a_) or "failed" in texts(a_))
+    assert "Scan finished: 1 new candidate pair(s)." in texts(at)
     review = f"default:{min(a, b)}:{max(a, b)}"
     assert at.radio(key=f"decision:{review}") is not None
     open_before = ctx.db.dedup_reviews.count_documents({"gallery": "default", "status": "open"})
@@ -268,7 +269,8 @@ def test_gallery_evaluation_runs_as_a_job_and_calibrates(
     dash: Settings, ctx: ServiceContext, lfw: Path, tmp_path: Path
 ) -> None:
     folder = tmp_path / "people"
-    for person in ("Ariel_Sharon", "Hugo_Chavez", "Junichiro_Koizumi", "Jean_Chretien"):
+    people = sorted(p.name for p in (lfw / "images").iterdir() if len(list(p.glob("*.jpg"))) >= 3)[::40][:12]
+    for person in people:
         (folder / person).mkdir(parents=True)
         for img in sorted((lfw / "images" / person).glob("*.jpg"))[:3]:
             (folder / person / img.name).symlink_to(img)
@@ -279,8 +281,11 @@ def test_gallery_evaluation_runs_as_a_job_and_calibrates(
     at.text_input(key="evaluation_gallery").input("eval-apptest")
     at.button(key="evaluation_run").click().run()
     run_until(at, lambda a: any(m.label == "Top-1" for m in a.metric))
-    assert {m.label: m.value for m in at.metric}["Top-1"] == "100.00%"
-    assert {m.label: m.value for m in at.metric}["Probes"] == "8"
+    shown = {m.label: m.value for m in at.metric}
+    job = ctx.db.jobs.find_one({"kind": "gallery_evaluation", "params.gallery": "eval-apptest"})
+    assert job is not None and job["state"] == "done"
+    assert shown["Top-1"] == f"{job['result']['top1']:.2%}" and job["result"]["top1"] >= 0.9
+    assert shown["Probes"] == str(job["result"]["n_probes"]) == "24"
     assert "Threshold **" in texts(at)
     at.button(key="evaluation_apply").click().run()
     calibration = get_gallery(ctx, "default").calibration

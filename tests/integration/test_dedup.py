@@ -111,3 +111,5 @@ def test_review_decisions_are_kept_and_respected(ctx: ServiceContext, lfw_image:
     assert scan_identity_candidates(ctx, "default") == 0
     assert open_reviews(ctx, "default") == []
     assert ctx.db.dedup_reviews.find_one({"_id": powell["_id"]})["status"] == "kept_separate"
+    # The merge decision is kept too, though the merged person (named in it) was erased.
+    assert ctx.db.dedup_reviews.find_one({"_id": blair["_id"]})["status"] == "merged"
