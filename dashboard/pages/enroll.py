@@ -80,8 +80,9 @@ def show_result(status: jobs.TaskStatus) -> None:
             ],
             hide_index=True,
         )
-        st.session_state["people_selected"] = r["person_id"]
-        st.page_link("pages/people.py", label="Open this person", icon=":material/person:")
+        if st.button("Open this person", icon=":material/person:", key="enroll_open_person"):
+            st.session_state["people_selected"] = r["person_id"]
+            st.switch_page("pages/people.py")
     if st.button("Enroll another person", key="enroll_again"):
         jobs.forget("enroll")
         for key in FIELDS:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from dashboard.auth import set_user
 from model.pipeline import FacePipeline
@@ -105,8 +106,12 @@ def page(served: tuple[Settings, str]) -> Iterator[Page]:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         pg = browser.new_page(viewport={"width": 1440, "height": 1000})
         pg.set_default_timeout(60_000)
-        yield pg
-        browser.close()
+        try:
+            yield pg
+        finally:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            pg.screenshot(path=str(SHOTS / "last.png"), full_page=True)  # what the page showed at the end
+            browser.close()
 
 
 def settle(pg: Page) -> None:
@@ -125,8 +130,16 @@ def see(pg: Page, text: str, timeout: float = 240_000) -> None:
 
 
 def go(pg: Page, title: str) -> None:
-    pg.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
-    pg.get_by_role("heading", name=title).first.wait_for()
+    """Open a page from the sidebar; a click that lands during a script rerun is lost, so retry it."""
+    heading = pg.get_by_role("heading", name=title).first
+    for _ in range(3):
+        pg.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+        try:
+            heading.wait_for(timeout=20_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    heading.wait_for()
     settle(pg)
 
 
@@ -146,6 +159,7 @@ def enroll_in_browser(pg: Page, name: str, photos: list[Path]) -> None:
     see(pg, f"Enrolled new person {name}: {len(photos)} photo(s) enrolled.")
     shot(pg, f"enroll_{name.replace(' ', '_')}")
     pg.get_by_role("button", name="Enroll another person").click()
+    pg.get_by_label("Name", exact=True).wait_for()
     settle(pg)
 
 
@@ -157,8 +171,8 @@ def test_the_dashboard_end_to_end(
     pg.goto(url)
     see(pg, "Sign in to continue")
     shot(pg, "01_sign_in")
-    pg.get_by_label("User name").fill("admin")
-    pg.get_by_label("Password").fill(PASSWORD)
+    pg.get_by_label("User name", exact=True).fill("admin")
+    pg.get_by_label("Password", exact=True).fill(PASSWORD)
     pg.get_by_role("button", name="Sign in").click()
     pg.get_by_role("heading", name="Overview").first.wait_for()
     see(pg, "worker(s) online")

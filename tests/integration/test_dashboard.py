@@ -188,6 +188,8 @@ def test_enroll_then_search_verify_and_manage_the_person(dash: Settings, ctx: Se
     g = get_gallery(ctx, "default")
     faces = ctx.db.faces.count_documents({"person_id": person["_id"]})
     assert faces == 2 and ctx.index.count(g.collection) == ctx.db.faces.count_documents({"gallery": "default"})
+    at.button(key="enroll_open_person").click().run()
+    assert [h.value for h in at.header] == ["Tony Blair"] and "Faces (2)" in texts(at)
 
     at.switch_page("pages/search.py").run()
     at.file_uploader(key="search_photo").set_value(photo(lfw_image, "Tony_Blair", 9))
