@@ -62,7 +62,7 @@ def follow(key: str, label: str) -> TaskStatus | None:
     status = client.status(tid)
     if status.done:
         return status
-    _live(tid, label)
+    _live(key, tid, label)
     return None
 
 
@@ -80,7 +80,7 @@ def show_failure(status: TaskStatus) -> bool:
 
 
 @st.fragment(run_every=1.0)
-def _live(tid: str, label: str) -> None:
+def _live(key: str, tid: str, label: str) -> None:
     status = client.status(tid)
     if status.done:
         st.rerun()
@@ -93,7 +93,8 @@ def _live(tid: str, label: str) -> None:
     if status.state == "PENDING" and not worker_health()["workers"]:
         st.warning("No worker is online. Start one with `python scripts/local_services.py start --workers 1`.")
     if st.button("Cancel", key=f"cancel:{tid}"):
-        client.cancel(tid)
+        client.cancel(tid)  # a queued task is dropped; a running one finishes (tasks are idempotent)
+        forget(key)
         st.rerun()
 
 

@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from services.errors import ServiceError
 from workers import tasks  # noqa: F401 - importing registers the tasks with the app
 from workers.app import app
+from workers.result_backend import backend_url
 
 BROKER_ERRORS = ("ConnectionError:", "OperationalError:", "TimeoutError:")
 
@@ -38,6 +39,20 @@ class TaskStatus:
     @property
     def done(self) -> bool:
         return self.state in ("SUCCESS", "FAILURE", "REVOKED")
+
+
+def use_broker(redis_url: str) -> None:
+    """Point this process's client at another Redis (tests, tools). Celery caches its connection and
+    producer pools and the result backend on first use, so those are dropped too."""
+    app.conf.broker_url = redis_url
+    app.conf.result_backend = backend_url(redis_url)
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    if "amqp" in app.__dict__:
+        app.amqp._producer_pool = None
+    app._backend_cache = None
+    app._local.__dict__.pop("backend", None)
 
 
 def submit(task_name: str, *args: Any, **kwargs: Any) -> str:

@@ -26,10 +26,8 @@ from services.enrollment import ImageInput, enroll
 from services.local_infra import http_ok
 from services.persons import PersonInput
 from tests.conftest import free_port
-from tests.integration.conftest import isolated_settings
+from tests.integration.conftest import isolated_settings, project_env
 from workers import client, local, payloads
-from workers.app import app
-from workers.result_backend import backend_url
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = REPO_ROOT / "artifacts" / "e2e"
@@ -49,18 +47,10 @@ def served(infra: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     settings = isolated_settings(infra, tmp_path_factory.mktemp("e2e"), model="mobilefacenet", redis_url=redis_db4)
     users = settings.data_dir / "users.json"
     set_user(users, "admin", "admin", PASSWORD)
-    app.conf.broker_url = settings.redis_url
-    app.conf.result_backend = backend_url(settings.redis_url)
+    client.use_broker(settings.redis_url)
     workers = local.start_workers(settings, 1, settings.data_dir / "logs", name="e2e")
     port = free_port()
-    env = {
-        **os.environ,
-        "FACEREG_MONGO_URI": settings.mongo_uri,
-        "FACEREG_REDIS_URL": settings.redis_url,
-        "FACEREG_DATA_DIR": str(settings.data_dir),
-        "FACEREG_MODEL": "mobilefacenet",
-        "FACEREG_DASHBOARD_USERS_FILE": str(users),
-    }
+    env = {**os.environ, **project_env(settings, FACEREG_DASHBOARD_USERS_FILE=str(users))}
     log = (settings.data_dir / "logs" / "dashboard.log").open("wb")
     server = subprocess.Popen(
         [

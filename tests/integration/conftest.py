@@ -23,19 +23,22 @@ def isolated_settings(infra: Settings, tmp_path: Path, **overrides: object) -> S
     )
 
 
-def run_python(
-    settings: Settings, args: list[str], timeout: float = 900, **env: str
-) -> subprocess.CompletedProcess[str]:
-    """A child Python process of the project on the same servers, database and data dir."""
-    child_env = {
-        **os.environ,
+def project_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The FACEREG_* variables that put a process of the project on these servers, database and data dir."""
+    return {
         "FACEREG_MONGO_URI": settings.mongo_uri,
         "FACEREG_REDIS_URL": settings.redis_url,
         "FACEREG_DATA_DIR": str(settings.data_dir),
         "FACEREG_MODEL": "mobilefacenet",
-        "FACEREG_TORCH_THREADS": "1",
-        **env,
+        **extra,
     }
+
+
+def run_python(
+    settings: Settings, args: list[str], timeout: float = 900, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """A child Python process of the project on the same servers, database and data dir."""
+    child_env = {**os.environ, **project_env(settings, FACEREG_TORCH_THREADS="1", **env)}
     return subprocess.run(
         [sys.executable, *args],
         env=child_env,

@@ -22,10 +22,8 @@ from services.enrollment import ImageInput, enroll
 from services.galleries import ensure_gallery, get_gallery
 from services.persons import PersonInput
 from services.records import utcnow
-from tests.integration.conftest import isolated_settings
-from workers import local
-from workers.app import app
-from workers.result_backend import backend_url
+from tests.integration.conftest import isolated_settings, project_env
+from workers import client, local
 
 APP = REPO_ROOT / "dashboard" / "app.py"
 ADMIN, VIEWER = User("alice", "admin"), User("victor", "viewer")
@@ -50,18 +48,11 @@ def dash(infra: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     settings = isolated_settings(infra, tmp_path_factory.mktemp("dash"), model="mobilefacenet", redis_url=redis_db3)
     users = settings.data_dir / "users.json"
     set_user(users, ADMIN.name, "admin", PASSWORD)
-    env = {
-        "FACEREG_MONGO_URI": settings.mongo_uri,
-        "FACEREG_REDIS_URL": settings.redis_url,
-        "FACEREG_DATA_DIR": str(settings.data_dir),
-        "FACEREG_MODEL": "mobilefacenet",
-        "FACEREG_DASHBOARD_USERS_FILE": str(users),
-    }
+    env = project_env(settings, FACEREG_DASHBOARD_USERS_FILE=str(users))
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     get_settings.cache_clear()
-    app.conf.broker_url = settings.redis_url
-    app.conf.result_backend = backend_url(settings.redis_url)
+    client.use_broker(settings.redis_url)
     procs = local.start_workers(settings, 1, settings.data_dir / "logs", name="dash")
     try:
         assert local.wait_online(1, timeout=180) == 1, "the worker did not come online"

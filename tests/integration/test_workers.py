@@ -23,8 +23,6 @@ from services.enrollment import EnrollOptions
 from services.galleries import get_gallery
 from tests.integration.conftest import isolated_settings, run_python
 from workers import bulk, client, local, payloads
-from workers.app import app
-from workers.result_backend import backend_url
 
 Img = Callable[[str, int], Path]
 
@@ -33,8 +31,7 @@ Img = Callable[[str, int], Path]
 def queue_settings(infra: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """A fresh database and data dir for this module; this process's Celery app pointed at the test Redis."""
     settings = isolated_settings(infra, tmp_path_factory.mktemp("queue"), model="mobilefacenet")
-    app.conf.broker_url = settings.redis_url
-    app.conf.result_backend = backend_url(settings.redis_url)
+    client.use_broker(settings.redis_url)
     yield settings
 
 
