@@ -115,6 +115,11 @@ def gallery() -> str:
     return str(st.session_state.get("gallery") or settings().gallery)
 
 
+def _keep_gallery() -> None:
+    # A plain session key outlives page switches; a widget's own key is dropped when a run skips it.
+    st.session_state["gallery"] = st.session_state["gallery_select"]
+
+
 def sidebar(user: User) -> None:
     ctx = context()
     names = sorted({g.name for g in list_galleries(ctx)} | {settings().gallery})
@@ -123,7 +128,8 @@ def sidebar(user: User) -> None:
         "Gallery",
         names,
         index=names.index(current) if current in names else 0,
-        key="gallery",
+        key="gallery_select",
+        on_change=_keep_gallery,
         help="Enrollment, search, evaluation and duplicate review work on this gallery.",
     )
     st.sidebar.caption(f"Signed in as **{user.name}** ({user.role})")

@@ -57,7 +57,7 @@ def run_form() -> None:
     target = cols[2].text_input(
         "Evaluation gallery",
         default_name,
-        key="evaluation_gallery",
+        key=f"evaluation_gallery:{kind}",
         help="Enrolled here, never into the live gallery. Re-running reuses what is there.",
     )
     source: dict[str, Any] | None = None
