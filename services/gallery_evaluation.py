@@ -170,15 +170,15 @@ def evaluate_gallery(
 
 
 def mate_scores(known: Sequence[tuple[SplitRow, list[str], list[float]]]) -> dict[str, list[float]]:
-    """Per probe, the similarity of its own identity (when in the Top-K: "genuine") and of the best other
-    identity ("impostor"). The impostor scores are what a stranger scores against this gallery, so they
-    calibrate the 1:N threshold and, with the genuine ones, draw the ROC."""
+    """Per probe, the similarity of its own identity ("genuine") and of the best other identity ("impostor").
+    The impostor scores are what a stranger scores against this gallery, so they calibrate the 1:N
+    threshold and, with the genuine ones, draw the ROC. A probe whose own identity is not in its Top-K
+    gets -1: no threshold above its K-th score accepts it."""
     genuine, impostor = [], []
     for r, ids, sims in known:
         own = [s for i, s in zip(ids, sims, strict=True) if i == r.identity]
         other = [s for i, s in zip(ids, sims, strict=True) if i != r.identity]
-        if own:
-            genuine.append(round(own[0], 5))
+        genuine.append(round(own[0], 5) if own else -1.0)
         if other:
             impostor.append(round(other[0], 5))
     return {"genuine": genuine, "impostor": impostor}

@@ -212,6 +212,22 @@ def test_the_dashboard_end_to_end(
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
     assert [(r["display_name"], r["events"]) for r in rows] == [("Tony Blair", "1")]
 
-    for n, title in enumerate(("People", "Gallery evaluation", "Settings"), 8):
+    # A small Top-K evaluation run from the page, to look at its charts and failure table.
+    folder = tmp_path / "people"
+    lfw_root = lfw_image("Tony_Blair", 1).parents[1]
+    for person in sorted(p.name for p in lfw_root.iterdir() if len(list(p.glob("*.jpg"))) >= 4)[::25][:20]:
+        (folder / person).mkdir(parents=True)
+        for img in sorted((lfw_root / person).glob("*.jpg"))[:4]:
+            (folder / person / img.name).symlink_to(img)
+    go(pg, "Gallery evaluation")
+    pg.get_by_label("Folder of <person>/<images> on the server", exact=True).fill(str(folder))
+    pg.get_by_label("Evaluation gallery", exact=True).fill("eval-e2e")
+    pg.get_by_label("Evaluation gallery", exact=True).press("Enter")
+    settle(pg)
+    pg.get_by_role("button", name="Run", exact=True).click()
+    see(pg, "Top-1 failures")
+    shot(pg, "08_gallery_evaluation")
+
+    for n, title in enumerate(("People", "Settings"), 9):
         go(pg, title)
         shot(pg, f"{n:02d}_{title.lower().replace(' ', '_')}")
