@@ -20,6 +20,7 @@ from model.pipeline import FacePipeline
 from model.types import FloatArray, ImageArray
 from services.audit import audit
 from services.context import ServiceContext
+from services.erasure import erase_person
 from services.errors import NotFound, ServiceError
 from services.face_writes import delete_faces
 from services.galleries import get_gallery
@@ -279,8 +280,6 @@ def decide_review(
 
 
 def _merge(ctx: ServiceContext, gallery: str, person_ids: list[str], keep: str, actor: str) -> dict[str, Any]:
-    from services.erasure import erase_person
-
     if keep not in person_ids:
         raise ServiceError("merge must keep one of the two persons of the pair")
     other = person_ids[1] if keep == person_ids[0] else person_ids[0]
@@ -288,11 +287,22 @@ def _merge(ctx: ServiceContext, gallery: str, person_ids: list[str], keep: str, 
     moved = [Face.from_doc(d) for d in ctx.db.faces.find({"person_id": other, "gallery": gallery})]
     have = {d["image_sha256"] for d in ctx.db.faces.find({"person_id": keep, "gallery": gallery}, {"image_sha256": 1})}
     keep_faces = [f for f in moved if f.image_sha256 not in have]
-    ctx.db.faces.update_many(
-        {"_id": {"$in": [f.id for f in keep_faces]}},
-        {"$set": {"person_id": keep, "vector_state": "pending", "updated_at": utcnow()}},
-    )
-    # The faces keep their ids and files; only the person changes, in Mongo then in Chroma.
+    # The faces keep their ids; their files are copied into the kept person's folder (the other
+    # person's folder goes with the erasure below), then the person changes in Mongo, then in Chroma.
+    for f in keep_faces:
+        image, chip = ctx.images.copy_face(gallery, keep, f.image_path, f.chip_path)
+        ctx.db.faces.update_one(
+            {"_id": f.id},
+            {
+                "$set": {
+                    "person_id": keep,
+                    "image_path": image,
+                    "chip_path": chip,
+                    "vector_state": "pending",
+                    "updated_at": utcnow(),
+                }
+            },
+        )
     if keep_faces:
         ctx.index.upsert(
             g.collection, [f.id for f in keep_faces], np.stack([f.vector for f in keep_faces]), [keep] * len(keep_faces)

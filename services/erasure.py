@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +42,7 @@ def erase_person(ctx: ServiceContext, person_id: str, actor: str = "system") -> 
     for name, group in by_gallery.items():
         delete_faces(ctx, get_gallery(ctx, name), group)
     for name in {*by_gallery, *ctx.db.faces.distinct("gallery")}:
-        ctx.images.delete_person(name, person_id, keep=_files_of_other_persons(ctx, name, person_id))
+        ctx.images.delete_person(name, person_id)
     rows, snapshots = _erase_attendance(ctx, person_id)
     ctx.db.dedup_reviews.delete_many({"person_ids": person_id})
     ctx.db.persons.delete_one({"_id": person_id})
@@ -62,13 +61,6 @@ def erase_face(ctx: ServiceContext, face_id: str, actor: str = "system") -> Face
     delete_faces(ctx, get_gallery(ctx, face.gallery), [face])
     audit(ctx, actor, "face.erase", face.person_id, {"face_id": face.id, "gallery": face.gallery})
     return face
-
-
-def _files_of_other_persons(ctx: ServiceContext, gallery: str, person_id: str) -> set[str]:
-    """Stored files under this person's folder that now belong to someone else (after a merge)."""
-    prefix = str(ctx.images.person_dir(gallery, person_id))
-    docs = ctx.db.faces.find({"gallery": gallery, "image_path": {"$regex": f"^{re.escape(prefix)}"}})
-    return {p for d in docs for p in (d["image_path"], d["chip_path"])}
 
 
 def _erase_attendance(ctx: ServiceContext, person_id: str) -> tuple[int, int]:

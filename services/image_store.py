@@ -34,15 +34,17 @@ class ImageStore:
         for p in (image_path, chip_path):
             Path(p).unlink(missing_ok=True)
 
-    def delete_person(self, gallery: str, person_id: str, keep: set[str] | frozenset[str] = frozenset()) -> None:
-        """Remove the person's folder, except files in `keep` (faces merged into another person)."""
-        folder = self.person_dir(gallery, person_id)
-        if not keep:
-            shutil.rmtree(folder, ignore_errors=True)
-            return
-        for p in folder.glob("*"):
-            if str(p) not in keep:
-                p.unlink(missing_ok=True)
+    def copy_face(self, gallery: str, person_id: str, image_path: str, chip_path: str) -> tuple[str, str]:
+        """The face's two files copied into another person's folder (a merge); their new paths."""
+        out = []
+        for p in (Path(image_path), Path(chip_path)):
+            dest = self.person_dir(gallery, person_id) / p.name
+            _atomic_write(dest, p.read_bytes())
+            out.append(str(dest))
+        return out[0], out[1]
+
+    def delete_person(self, gallery: str, person_id: str) -> None:
+        shutil.rmtree(self.person_dir(gallery, person_id), ignore_errors=True)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

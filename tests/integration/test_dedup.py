@@ -106,7 +106,10 @@ def test_review_decisions_are_kept_and_respected(ctx: ServiceContext, lfw_image:
     assert merged["faces_moved"] == 2
     assert ctx.db.faces.count_documents({"person_id": blair_a}) == 4
     assert ctx.db.persons.find_one({"_id": blair_b}) is None
-    assert all(Path(d["image_path"]).is_file() for d in ctx.db.faces.find({"person_id": blair_a}))
+    kept = list(ctx.db.faces.find({"person_id": blair_a}))
+    assert all(Path(d[k]).is_file() for d in kept for k in ("image_path", "chip_path"))
+    assert all(Path(d["image_path"]).parent == ctx.images.person_dir("default", blair_a) for d in kept)
+    assert not ctx.images.person_dir("default", blair_b).exists()
     # A rescan queues nothing new: the kept-separate pair stays decided, the merged pair is one person.
     assert scan_identity_candidates(ctx, "default") == 0
     assert open_reviews(ctx, "default") == []
