@@ -121,6 +121,15 @@ def evaluate_gallery(
     truth = [r.identity for r, _, _ in known] + [r.identity for r in probes if r.role == "probe" and r.path in failures]
     topk = metrics.top_k_accuracy(ranked, truth, ks) if truth else {k: 0.0 for k in ks}
     thr = g.identify_threshold
+    known_top1 = [
+        {
+            "probe": r.path,
+            "expected": r.identity,
+            "predicted": ids[0] if ids else None,
+            "similarity": sims[0] if sims else -1.0,
+        }
+        for r, ids, sims in known
+    ]
     result: dict[str, Any] = {
         "gallery": gallery,
         "contract": g.contract,
@@ -130,14 +139,7 @@ def evaluate_gallery(
         "enrollment": enrolled,
         "n_failed": len(failures),
         "identify_threshold": thr,
-        "open_set_rank1": metrics.detection_identification_rate(
-            [ids[0] if ids else "" for _, ids, _ in known],
-            [s[0] if s else -1.0 for _, _, s in known],
-            [r.identity for r, _, _ in known],
-            thr,
-        )
-        * len(known)
-        / max(n_known, 1),
+        "open_set_rank1": rank1_at(known_top1, n_known, thr),
         "failures": [
             {
                 "probe": r.path,
@@ -150,15 +152,7 @@ def evaluate_gallery(
         ][:200],
         "scores": mate_scores(known),
         "unknown_best": [s[0] if s else -1.0 for _, _, s in unknown],
-        "known_top1": [
-            {
-                "probe": r.path,
-                "expected": r.identity,
-                "predicted": ids[0] if ids else None,
-                "similarity": sims[0] if sims else -1.0,
-            }
-            for r, ids, sims in known
-        ],
+        "known_top1": known_top1,
     }
     result["examples"] = _examples(rows, {f[k] for f in result["failures"] for k in ("expected", "predicted")})
     if unknown:
@@ -167,6 +161,18 @@ def evaluate_gallery(
     finish_job(ctx, jid, {k: v for k, v in result.items() if k not in ("unknown_best", "known_top1")})
     result["job_id"] = jid
     return result
+
+
+def rank1_at(known_top1: Sequence[dict[str, Any]], n_probes: int, threshold: float) -> float:
+    """Open-set rank-1: probes whose Top-1 is their own person at or above the threshold, over all
+    probes (failed probes count as misses)."""
+    rate = metrics.detection_identification_rate(
+        [k["predicted"] or "" for k in known_top1],
+        [k["similarity"] for k in known_top1],
+        [k["expected"] for k in known_top1],
+        threshold,
+    )
+    return rate * len(known_top1) / max(n_probes, 1)
 
 
 def mate_scores(known: Sequence[tuple[SplitRow, list[str], list[float]]]) -> dict[str, list[float]]:

@@ -9,7 +9,7 @@ from model import metrics
 from services.calibration import apply_calibration, identify_threshold_for_fpir
 from services.context import ServiceContext
 from services.evaluation import DatasetError
-from services.gallery_evaluation import SplitRow, evaluate_gallery
+from services.gallery_evaluation import SplitRow, evaluate_gallery, rank1_at
 
 
 def unknown_people_rows(root: Path, exclude: set[str], n_people: int, images_folder: str = "images") -> list[SplitRow]:
@@ -43,9 +43,7 @@ def open_set_report(
     thr = calibration["threshold"]
     known = result["known_top1"]
     n_known = result["n_probes"]
-    rank1_at_thr = sum(k["predicted"] == k["expected"] and k["similarity"] >= thr for k in known) / max(n_known, 1)
     whole = identify_threshold_for_fpir(unknown_best, target_fpir)
-    whole_rank1 = sum(k["predicted"] == k["expected"] and k["similarity"] >= whole["threshold"] for k in known)
     report = {
         "gallery": gallery,
         "contract": result["contract"],
@@ -57,9 +55,9 @@ def open_set_report(
         "threshold": thr,
         "calibration_fpir": metrics.false_accept_rate(calib, thr),
         "held_out_fpir": metrics.false_accept_rate(test, thr),
-        "rank1_at_threshold": rank1_at_thr,
+        "rank1_at_threshold": rank1_at(known, n_known, thr),
         "threshold_all_unknowns": whole["threshold"],
-        "rank1_at_threshold_all_unknowns": whole_rank1 / max(n_known, 1),
+        "rank1_at_threshold_all_unknowns": rank1_at(known, n_known, whole["threshold"]),
         "fpir_at_verify_threshold": metrics.false_accept_rate(
             unknown_best, ctx.pipeline.embedder.spec.verify_threshold
         ),
