@@ -10,10 +10,9 @@ from tqdm import tqdm
 
 from services.bulk import BulkSummary, PersonPlan, record_rejections
 from services.context import ServiceContext
-from services.enrollment import EnrollOptions, EnrollRequest, ImageInput, enroll_many
+from services.enrollment import EnrollOptions
 from services.identification import rank_primary_faces
-from services.persons import PersonInput
-from workers import client, payloads
+from workers import client, payloads, tasks
 
 Runner = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 SEARCH_TIMEOUT_S = 3600
@@ -63,22 +62,10 @@ def register(
             _via_queue(batches, gallery, opts, collect, summary, timeout)
         else:
             for batch in batches:
-                collect(_inline(ctx, batch, gallery, options))
+                results = tasks.register(ctx, batch, gallery, opts, "build_database")
+                collect([{**r, "external_id": p["external_id"]} for r, p in zip(results, batch, strict=True)])
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _inline(
-    ctx: ServiceContext, batch: list[dict[str, Any]], gallery: str, options: EnrollOptions
-) -> list[dict[str, Any]]:
-    requests = []
-    for p in batch:
-        images = [ImageInput(*payloads.read(i)) for i in p["images"]]
-        requests.append(EnrollRequest(PersonInput(p["display_name"], p["external_id"]), images))
-    return [
-        {**r.to_dict(), "external_id": p["external_id"]}
-        for r, p in zip(enroll_many(ctx, requests, gallery, "build_database", options), batch, strict=True)
-    ]
 
 
 def _via_queue(

@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from model.errors import FaceregError
 from services.consistency import reconcile as reconcile_gallery
 from services.consistency import reindex as reindex_gallery
+from services.context import ServiceContext
 from services.dedup import find_gallery_duplicates, scan_identity_candidates
 from services.engine import build_pipeline, verify_threshold
 from services.enrollment import EnrollOptions, EnrollRequest, ImageInput, enroll_many
@@ -84,7 +85,7 @@ def enroll(
     actor: str = "worker",
 ) -> dict[str, Any]:
     """One person and their photos."""
-    return _register([{**person, "images": images}], gallery, options, actor)[0]
+    return register(get_context(), [{**person, "images": images}], gallery, options, actor)[0]
 
 
 @app.task(bind=True, name="workers.tasks.bulk_register", **RETRY)
@@ -96,13 +97,17 @@ def bulk_register(
     actor: str = "worker",
 ) -> list[dict[str, Any]]:
     """A chunk of persons, `{"display_name", "external_id", "images": [payload]}` each, embedded in one batch."""
-    return _register(persons, gallery, options, actor)
+    return register(get_context(), persons, gallery, options, actor)
 
 
-def _register(
-    persons: list[dict[str, Any]], gallery: str | None, options: dict[str, Any] | None, actor: str
+def register(
+    ctx: ServiceContext,
+    persons: list[dict[str, Any]],
+    gallery: str | None,
+    options: dict[str, Any] | None,
+    actor: str,
 ) -> list[dict[str, Any]]:
-    ctx = get_context()
+    """Persons as task messages carry them -> enrollment results (unreadable images reported, not fatal)."""
     requests, unreadable = [], []
     for p in persons:
         good, bad = _images(p["images"])
