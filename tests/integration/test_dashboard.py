@@ -272,8 +272,12 @@ def test_gallery_evaluation_runs_as_a_job_and_calibrates(
     at.radio(key="evaluation_kind").set_value("folder").run()
     at.text_input(key="evaluation_root").input(str(folder))
     at.text_input(key="evaluation_gallery:folder").input("eval-apptest")
+    started = time.monotonic()
     at.button(key="evaluation_run").click().run()
     query = {"kind": "gallery_evaluation", "params.gallery": "eval-apptest", "state": {"$in": ["done", "failed"]}}
+    # The page came back at once with a live progress line; the work runs on the worker.
+    assert time.monotonic() - started < 5 and ctx.db.jobs.find_one(query) is None
+    assert any(p.proto.text.startswith("Evaluating") for p in at.get("progress"))
     run_until(at, lambda a: ctx.db.jobs.find_one(query) is not None or "failed" in texts(a))
     at.run()
     shown = {m.label: m.value for m in at.metric}
