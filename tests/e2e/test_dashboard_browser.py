@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from dashboard.auth import set_user
@@ -133,9 +134,37 @@ def go(pg: Page, title: str) -> None:
     settle(pg)
 
 
+def click_until(pg: Page, target: Locator, shown: str) -> None:
+    """Click, then wait for `shown`; a click that lands while a rerun replaces the element is lost,
+    so click again (every action here is safe to repeat)."""
+    for _ in range(3):
+        settle(pg)
+        if target.count() and target.first.is_visible():
+            target.click()
+        try:
+            pg.get_by_text(shown, exact=False).first.wait_for(timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    see(pg, shown)
+
+
 def upload(pg: Page, index: int, paths: list[Path]) -> None:
+    """Upload into the index-th file uploader. Files set while a rerun replaces the input are lost, so
+    wait until the uploader shows a chip (its size, "7.8KB") per file, and retry."""
     inputs = pg.locator('[data-testid="stFileUploader"] input[type="file"]')
-    inputs.nth(index).set_input_files([str(p) for p in paths])
+    uploader = pg.get_by_test_id("stFileUploader").nth(index)
+    chips = uploader.get_by_text(re.compile(r"^[\d.]+\s?[KM]?B$"))
+    last = paths[-1].name[-9:]  # long names are shortened in the middle
+    for _ in range(3):
+        settle(pg)
+        inputs.nth(index).set_input_files([str(p) for p in paths])
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if chips.count() >= len(paths) and last in uploader.inner_text():
+                return
+            pg.wait_for_timeout(250)
+    raise AssertionError(f"the uploader did not take {[p.name for p in paths]}")
 
 
 def enroll_in_browser(pg: Page, name: str, photos: list[Path]) -> None:
@@ -145,7 +174,7 @@ def enroll_in_browser(pg: Page, name: str, photos: list[Path]) -> None:
     upload(pg, 0, photos)
     pg.get_by_text("Good photo").nth(len(photos) - 1).wait_for(timeout=240_000)
     settle(pg)
-    pg.get_by_role("button", name="Enroll", exact=True).click()
+    click_until(pg, pg.get_by_role("button", name="Enroll", exact=True), "Enrolled new person")
     see(pg, f"Enrolled new person {name}: {len(photos)} photo(s) enrolled.")
     shot(pg, f"enroll_{name.replace(' ', '_')}")
     pg.get_by_role("button", name="Enroll another person").click()
@@ -187,13 +216,13 @@ def test_the_dashboard_end_to_end(
         [ImageInput("cp3.jpg", lfw_image("Colin_Powell", 3).read_bytes())],
     )
     go(pg, "Duplicates")
-    pg.get_by_role("button", name="Scan the gallery").click()
+    click_until(pg, pg.get_by_role("button", name="Scan the gallery"), "Scan finished")
     see(pg, "Scan finished: 1 new candidate pair(s).")
     see(pg, "Open candidates: 1")
     shot(pg, "05_duplicates_open")
     pg.get_by_text("Same person: merge into Colin Powell").click()
-    settle(pg)
-    pg.get_by_role("button", name="Apply").click()
+    expect(pg.get_by_role("radio", name="Same person: merge into Colin Powell")).to_be_checked()
+    click_until(pg, pg.get_by_role("button", name="Apply"), "Open candidates: 0")
     see(pg, "Open candidates: 0")
     shot(pg, "06_duplicates_resolved")
     assert ctx.db.persons.count_documents({}) == 2
@@ -224,7 +253,7 @@ def test_the_dashboard_end_to_end(
     pg.get_by_label("Evaluation gallery", exact=True).fill("eval-e2e")
     pg.get_by_label("Evaluation gallery", exact=True).press("Enter")
     settle(pg)
-    pg.get_by_role("button", name="Run", exact=True).click()
+    click_until(pg, pg.get_by_role("button", name="Run", exact=True), "Evaluating")
     see(pg, "Top-1 failures")
     shot(pg, "08_gallery_evaluation")
 

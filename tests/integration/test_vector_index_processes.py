@@ -3,29 +3,36 @@ sees what another process added or deleted since this one loaded the collection.
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from services.config import REPO_ROOT
 from services.vector_index import VectorIndex, open_client
 
 NAME = "procs.test"
-
-
-def _other_process(data_dir: str, op: str, vector: list[float]) -> None:
-    index = VectorIndex(open_client(None, 0, Path(data_dir)), embedded=True)
-    if op == "add":
-        index.upsert(NAME, ["new"], np.asarray([vector], dtype=np.float32), ["p-new"])
-    else:
-        index.delete(NAME, ["new"])
+# Run as a separate interpreter (not multiprocessing: its spawn re-runs whatever __main__ is).
+OTHER = """
+import json, sys
+from pathlib import Path
+import numpy as np
+from services.vector_index import VectorIndex, open_client
+data_dir, op, vector = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+index = VectorIndex(open_client(None, 0, Path(data_dir)), embedded=True)
+if op == "add":
+    index.upsert("procs.test", ["new"], np.asarray([vector], dtype=np.float32), ["p-new"])
+else:
+    index.delete("procs.test", ["new"])
+"""
 
 
 def _in_other_process(data_dir: Path, op: str, vector: np.ndarray) -> None:
-    proc = mp.get_context("spawn").Process(target=_other_process, args=(str(data_dir), op, vector.tolist()))
-    proc.start()
-    proc.join(120)
-    assert proc.exitcode == 0
+    args = [sys.executable, "-c", OTHER, str(data_dir), op, json.dumps(vector.tolist())]
+    done = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
 
 
 def test_searches_see_other_processes_adds_and_deletes(tmp_path: Path) -> None:
