@@ -112,3 +112,28 @@ def faces_of(ctx: ServiceContext, person_id: str, gallery: str | None = None) ->
     if gallery:
         query["gallery"] = gallery
     return [Face.from_doc(d) for d in ctx.db.faces.find(query).sort("created_at", 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class FaceSummary:
+    faces: int
+    galleries: tuple[str, ...]
+    first_chip: str | None  # the oldest face's aligned chip, for a thumbnail
+
+
+def face_summaries(ctx: ServiceContext, person_ids: list[str]) -> dict[str, FaceSummary]:
+    """Per person: how many faces, in which galleries, and a thumbnail; one query, no vectors read."""
+    docs = ctx.db.faces.find({"person_id": {"$in": person_ids}}, {"person_id": 1, "gallery": 1, "chip_path": 1}).sort(
+        "created_at", 1
+    )
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for d in docs:
+        grouped.setdefault(d["person_id"], []).append(d)
+    return {
+        pid: FaceSummary(
+            len(grouped.get(pid, [])),
+            tuple(sorted({d["gallery"] for d in grouped.get(pid, [])})),
+            grouped[pid][0]["chip_path"] if grouped.get(pid) else None,
+        )
+        for pid in person_ids
+    }

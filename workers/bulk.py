@@ -79,22 +79,20 @@ def _via_queue(
     """Submit every chunk, then follow them; a chunk lost with the broker is submitted again."""
     deadline = time.monotonic() + timeout
     args = (gallery, opts, "build_database")
-    pending = {_submit_patiently(batch, args, deadline): batch for batch in batches}
+    batch_of = {_submit_patiently(batch, args, deadline): batch for batch in batches}
+    pending = set(batch_of)
     resubmitted = 0
-    while pending and time.monotonic() < deadline:
-        for tid in list(pending):
-            st = client.status(tid)
-            if not st.done:
-                continue
-            batch = pending.pop(tid)
-            if st.state == "SUCCESS":
-                collect([{**r, "external_id": p["external_id"]} for r, p in zip(st.result, batch, strict=True)])
-            elif st.broker_lost and resubmitted < len(batches):
-                resubmitted += 1
-                pending[_submit_patiently(batch, args, deadline)] = batch
-            else:
-                summary.failures.append(f"task {tid}: {st.error or st.state}")
-        time.sleep(0.5)
+    for st in client.finished(pending, deadline):
+        batch = batch_of.pop(st.id)
+        if st.state == "SUCCESS":
+            collect([{**r, "external_id": p["external_id"]} for r, p in zip(st.result, batch, strict=True)])
+        elif st.broker_lost and resubmitted < len(batches):
+            resubmitted += 1
+            tid = _submit_patiently(batch, args, deadline)
+            batch_of[tid] = batch
+            pending.add(tid)
+        else:
+            summary.failures.append(f"task {st.id}: {st.error or st.state}")
     summary.failures += [f"task {tid}: not finished after {timeout:.0f} s" for tid in pending]
 
 
@@ -125,20 +123,13 @@ def search(
     with tqdm(total=len(items), desc="evaluate", unit="img") as bar:
         if use_queue:
             pending = {client.submit("search_batch", b, gallery, top_k) for b in batches}
-            deadline = time.monotonic() + SEARCH_TIMEOUT_S
-            while pending:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{len(pending)} search task(s) not finished after {SEARCH_TIMEOUT_S} s")
-                for tid in list(pending):
-                    st = client.status(tid)
-                    if not st.done:
-                        continue
-                    if st.state != "SUCCESS":
-                        raise RuntimeError(f"search task {tid} failed: {st.error or st.state}")
-                    pending.discard(tid)
-                    out += st.result
-                    bar.update(len(st.result))
-                time.sleep(0.5)
+            for st in client.finished(pending, time.monotonic() + SEARCH_TIMEOUT_S):
+                if st.state != "SUCCESS":
+                    raise RuntimeError(f"search task {st.id} failed: {st.error or st.state}")
+                out += st.result
+                bar.update(len(st.result))
+            if pending:
+                raise RuntimeError(f"{len(pending)} search task(s) not finished after {SEARCH_TIMEOUT_S} s")
         else:
             for b in batches:
                 out += rank_primary_faces(ctx, [payloads.read(i) for i in b], gallery, top_k)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,19 +86,24 @@ def status(task_id: str) -> TaskStatus:
     return TaskStatus(task_id, state, res.result if state in ("SUCCESS", "PROGRESS") else None, None)
 
 
-def wait(task_ids: Sequence[str], timeout: float = 600.0, poll: float = 0.5) -> dict[str, TaskStatus]:
-    """Poll until every task is done or the timeout passes; returns the last status of each."""
-    deadline = time.monotonic() + timeout
-    last: dict[str, TaskStatus] = {}
-    pending = list(task_ids)
+def finished(pending: set[str], deadline: float, poll: float = 0.5) -> Iterator[TaskStatus]:
+    """Each task of `pending` as soon as it is done (and removed from the set), until the set is empty
+    or the deadline (time.monotonic()) passes; the caller may add tasks to the set meanwhile."""
     while pending and time.monotonic() < deadline:
         for tid in list(pending):
-            last[tid] = status(tid)
-            if last[tid].done:
-                pending.remove(tid)
+            st = status(tid)
+            if st.done:
+                pending.discard(tid)
+                yield st
         if pending:
             time.sleep(poll)
-    return last
+
+
+def wait(task_ids: Sequence[str], timeout: float = 600.0, poll: float = 0.5) -> dict[str, TaskStatus]:
+    """Poll until every task is done or the timeout passes; returns the last status of each."""
+    pending = set(task_ids)
+    last = {st.id: st for st in finished(pending, time.monotonic() + timeout, poll)}
+    return {tid: last[tid] if tid in last else status(tid) for tid in task_ids}
 
 
 def cancel(task_id: str) -> None:

@@ -14,7 +14,7 @@ from dashboard.uploads import photo_uploader
 from services.attendance import daily_report
 from services.erasure import erase_face, erase_person
 from services.errors import ServiceError
-from services.persons import faces_of, get_person, rename_person, search_persons
+from services.persons import face_summaries, faces_of, get_person, rename_person, search_persons
 from services.records import Person, utcnow
 
 PAGE_SIZE = 20
@@ -44,19 +44,18 @@ def people_list() -> None:
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(page, pages - 1)
     st.caption(f"{total} person(s)" + (f", page {page + 1} of {pages}" if pages > 1 else ""))
-    rows = []
-    for p in persons:
-        faces = faces_of(ctx, p.id)
-        rows.append(
-            {
-                "photo": data_uri(faces[0].chip_path) if faces else None,
-                "name": p.display_name,
-                "external id": p.external_id or "",
-                "faces": len(faces),
-                "galleries": ", ".join(sorted({f.gallery for f in faces})),
-                "enrolled": p.created_at.strftime("%Y-%m-%d"),
-            }
-        )
+    summaries = face_summaries(ctx, [p.id for p in persons])
+    rows = [
+        {
+            "photo": data_uri(summaries[p.id].first_chip),
+            "name": p.display_name,
+            "external id": p.external_id or "",
+            "faces": summaries[p.id].faces,
+            "galleries": ", ".join(summaries[p.id].galleries),
+            "enrolled": p.created_at.strftime("%Y-%m-%d"),
+        }
+        for p in persons
+    ]
     event = st.dataframe(
         rows,
         hide_index=True,

@@ -10,7 +10,7 @@ from dashboard import jobs
 from dashboard.pictures import GREEN, RED, boxed, thumbnail
 from dashboard.session import context, gallery
 from dashboard.uploads import Photo, photo_uploader
-from services.persons import faces_of
+from services.persons import face_summaries
 
 
 def render() -> None:
@@ -68,11 +68,10 @@ def match_strip(matches: list[dict[str, Any]], threshold: float) -> None:
         st.caption("The gallery is empty.")
         return
     cols = st.columns(len(matches))
-    ctx = context()
+    summaries = face_summaries(context(), [m["person_id"] for m in matches])
     for col, m in zip(cols, matches, strict=True):
         with col:
-            faces = faces_of(ctx, m["person_id"])
-            img = thumbnail(faces[0].chip_path, 96) if faces else None
+            img = thumbnail(summaries[m["person_id"]].first_chip, 96)
             if img is not None:
                 st.image(img)
             mark = "" if m["similarity"] >= threshold else " (below)"

@@ -9,6 +9,7 @@ from dashboard.session import actor_name, context, gallery, require_admin, setti
 from model.zoo import ZOO
 from services.errors import NotFound
 from services.galleries import get_gallery, set_thresholds
+from services.local_infra import redact
 from services.records import Gallery
 
 
@@ -102,8 +103,8 @@ def runtime_section() -> None:
                 "value": str(s.enroll_min_quality),
                 "meaning": "photos under this quality are refused at enrollment",
             },
-            {"setting": "FACEREG_MONGO_URI", "value": _redact(s.mongo_uri), "meaning": "identity records"},
-            {"setting": "FACEREG_REDIS_URL", "value": _redact(s.redis_url), "meaning": "task queue"},
+            {"setting": "FACEREG_MONGO_URI", "value": redact(s.mongo_uri), "meaning": "identity records"},
+            {"setting": "FACEREG_REDIS_URL", "value": redact(s.redis_url), "meaning": "task queue"},
             {
                 "setting": "FACEREG_CHROMA_HOST",
                 "value": s.chroma_host or f"embedded ({s.data_dir / 'chroma'})",
@@ -113,16 +114,6 @@ def runtime_section() -> None:
         ],
         hide_index=True,
     )
-
-
-def _redact(uri: str) -> str:
-    """Hide a password in a connection URI."""
-    if "@" not in uri or "://" not in uri:
-        return uri
-    scheme, rest = uri.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
 
 
 render()
