@@ -168,15 +168,23 @@ def chroma_service(settings: Settings) -> Service:
     )
 
 
+# One torch thread per worker process: two busy processes with two threads each on two cores run up
+# to 10x slower than with one.
+WORKER_THREADS = {"FACEREG_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def celery_worker_args(node: str, queues: str = "embed,io") -> tuple[str, ...]:
+    """`celery` arguments of one single-process worker (local_services and workers.local both start them)."""
+    return (
+        *("-A", "workers.app", "worker", "-Q", queues, "--concurrency", "1", "--pool", "prefork"),
+        *("-n", node, "--loglevel", "INFO", "--without-gossip", "--without-mingle"),
+    )
+
+
 def worker_service(settings: Settings, index: int) -> Service:
-    """One single-process Celery worker on both queues. One torch thread: two busy processes with two
-    threads each on two cores run up to 10x slower than with one."""
+    """One single-process Celery worker on both queues, one torch thread."""
     data = _data_dir(settings)
     name = f"worker-{index}"
-    args = (
-        *("-A", "workers.app", "worker", "-Q", "embed,io", "--concurrency", "1", "--pool", "prefork"),
-        *("-n", f"local-{index}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"),
-    )
     return Service(
         name=name,
         address_key="url",
@@ -184,12 +192,12 @@ def worker_service(settings: Settings, index: int) -> Service:
         host=BIND_HOST,
         port=0,
         program="celery",
-        args=args,
+        args=celery_worker_args(f"local-{index}@%h"),
         workdir=REPO_ROOT,
         data_dir=data,
         install_hint="run scripts/bootstrap.sh (celery is in the project's virtualenv)",
         probe=partial(_alive, data / "run" / f"{name}.pid", "celery"),
-        env=(("FACEREG_TORCH_THREADS", "1"), ("OMP_NUM_THREADS", "1")),
+        env=tuple(WORKER_THREADS.items()),
     )
 
 

@@ -10,14 +10,14 @@ import time
 from pathlib import Path
 
 from services.config import REPO_ROOT, Settings
+from services.local_infra import celery_worker_args
 from workers.client import workers_online
 
 
 def start_workers(
     settings: Settings, n: int, log_dir: Path, threads: int = 1, queues: str = "embed,io", name: str = "local"
 ) -> list[subprocess.Popen[bytes]]:
-    """N single-process workers. One torch thread each: two busy processes with two threads each on
-    two cores run up to 10x slower than with one."""
+    """N single-process workers with `threads` torch threads each (1: see local_infra.WORKER_THREADS)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -35,26 +35,7 @@ def start_workers(
     procs = []
     for i in range(n):
         log = (log_dir / f"worker-{name}-{i}.log").open("ab")
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.app",
-            "worker",
-            "-Q",
-            queues,
-            "--concurrency",
-            "1",
-            "--pool",
-            "prefork",
-            "-n",
-            f"{name}-{i}-{os.getpid()}@%h",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-        ]
+        cmd = [sys.executable, "-m", "celery", *celery_worker_args(f"{name}-{i}-{os.getpid()}@%h", queues)]
         procs.append(
             subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         )
