@@ -1,6 +1,6 @@
 """The facereg dashboard: `streamlit run dashboard/app.py` (see the README).
 
-Sign-in first; then one page per file under dashboard/pages, in this order.
+Sign-in first; then one page per file under dashboard/views, in this order.
 """
 
 from __future__ import annotations
@@ -28,6 +28,6 @@ user = login_gate()
 context()
 sidebar(user)
 navigation = st.navigation(
-    [st.Page(HERE / "pages" / f, title=t, icon=i, default=(n == 0)) for n, (f, t, i) in enumerate(PAGES)]
+    [st.Page(HERE / "views" / f, title=t, icon=i, default=(n == 0)) for n, (f, t, i) in enumerate(PAGES)]
 )
 navigation.run()

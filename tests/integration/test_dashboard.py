@@ -78,7 +78,7 @@ def start(user: User | None, page: str | None = None) -> AppTest:
         at.session_state["user"] = user
     at.run()
     if page:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -140,7 +140,7 @@ def test_repeated_wrong_passwords_lock_the_form(dash: Settings) -> None:
 def test_every_page_renders_for_both_roles(dash: Settings, user: User) -> None:
     at = start(user)
     for page, title in PAGES.items():
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
         assert not at.exception, (page, [e.value for e in at.exception])
         assert title in [t.value for t in at.title], page
 
@@ -151,15 +151,15 @@ def test_viewer_is_refused_every_edit(dash: Settings, ctx: ServiceContext, lfw_i
     assert "Only an administrator can enroll people" in texts(at)
     assert not at.file_uploader and not at.button
     at.session_state["people_selected"] = pid
-    at.switch_page("pages/people.py").run()
+    at.switch_page("views/people.py").run()
     assert "Viewer Target" in texts(at)
     assert not [b for b in at.button if b.label in ("Remove", "Delete permanently", "Rename")]
     assert "Only an administrator can add photos, rename or delete people" in texts(at)
-    at.switch_page("pages/settings.py").run()
+    at.switch_page("views/settings.py").run()
     assert all(n.disabled for n in at.number_input)
-    at.switch_page("pages/evaluation.py").run()
+    at.switch_page("views/evaluation.py").run()
     assert "Only an administrator can run evaluations" in texts(at)
-    at.switch_page("pages/duplicates.py").run()
+    at.switch_page("views/duplicates.py").run()
     assert not at.radio and "an administrator decides" in texts(at)
 
 
@@ -182,7 +182,7 @@ def test_enroll_then_search_verify_and_manage_the_person(dash: Settings, ctx: Se
     at.button(key="enroll_open_person").click().run()
     assert [h.value for h in at.header] == ["Tony Blair"] and "Faces (2)" in texts(at)
 
-    at.switch_page("pages/search.py").run()
+    at.switch_page("views/search.py").run()
     at.file_uploader(key="search_photo").set_value(photo(lfw_image, "Tony_Blair", 9))
     at.run()
     run_until(at, lambda a: "face(s)**" in texts(a))
@@ -199,7 +199,7 @@ def test_enroll_then_search_verify_and_manage_the_person(dash: Settings, ctx: Se
     assert "**the same person**" in texts(at)
 
     at.session_state["people_selected"] = person["_id"]
-    at.switch_page("pages/people.py").run()
+    at.switch_page("views/people.py").run()
     assert "Faces (2)" in texts(at) and "emp-0042" in texts(at)
     at.button(key=next(b.key for b in at.button if b.key and b.key.startswith("remove_face:"))).click().run()
     assert "Faces (1)" in texts(at)
@@ -325,7 +325,7 @@ def test_a_gallery_is_evaluated_on_a_holdout_of_its_own_photos(
         enroll_direct(ctx, person.replace("_", " "), [lfw_image(person, n) for n in (1, 2, 3)], "holdout-src")
     at = start(ADMIN)
     at.selectbox(key="gallery_select").select("holdout-src").run()
-    at.switch_page("pages/evaluation.py").run()
+    at.switch_page("views/evaluation.py").run()
     at.radio(key="evaluation_kind").set_value("gallery").run()
     assert at.text_input(key="evaluation_gallery:gallery").value == "eval-holdout-src"
     at.button(key="evaluation_run").click().run()

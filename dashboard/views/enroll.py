@@ -82,7 +82,7 @@ def show_result(status: jobs.TaskStatus) -> None:
         )
         if st.button("Open this person", icon=":material/person:", key="enroll_open_person"):
             st.session_state["people_selected"] = r["person_id"]
-            st.switch_page("pages/people.py")
+            st.switch_page("views/people.py")
     if st.button("Enroll another person", key="enroll_again"):
         jobs.forget("enroll")
         for key in FIELDS:
