@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from model.errors import FaceregError
+from services.private_files import private_umask
 
 EXIT_BAD_INPUT = 2
 
@@ -22,7 +23,12 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def run(main: Callable[[], int | None]) -> None:
-    """Run `main`; a facereg error becomes one line on stderr and exit code 2, never a traceback."""
+    """Run `main`; a facereg error becomes one line on stderr and exit code 2, never a traceback.
+
+    Everything a CLI writes (reports, plots, logs, quarantine) is private: umask 077 from the start. The
+    data folder itself is tightened where a CLI opens it (services.context.open_context, local_infra.start).
+    """
+    private_umask()
     try:
         code = main()
     except FaceregError as exc:

@@ -9,6 +9,7 @@ from services.config import Settings
 from services.db import Collections, collections, connect, ensure_indexes
 from services.engine import build_pipeline
 from services.image_store import ImageStore
+from services.private_files import secure_process
 from services.vector_index import VectorIndex, open_client
 
 
@@ -32,8 +33,11 @@ class ServiceContext:
 
 
 def open_context(settings: Settings, pipeline: FacePipeline | None = None) -> ServiceContext:
+    """Open the services; first this process's files are made private (umask 077, the data folder 0700 and
+    tightened once per process: see services.private_files)."""
+    secure_process(settings.data_dir)
     database = connect(settings.mongo_uri)
     ensure_indexes(database)
-    client = open_client(settings.chroma_host, settings.chroma_port, settings.data_dir)
+    client = open_client(settings.chroma_host, settings.chroma_port, settings.data_dir, settings.chroma_token)
     index = VectorIndex(client, embedded=settings.chroma_host is None)
     return ServiceContext(settings, collections(database), index, ImageStore(settings.data_dir / "images"), pipeline)

@@ -25,6 +25,7 @@ from services.errors import NotFound, ServiceError
 from services.face_writes import delete_faces
 from services.galleries import get_gallery
 from services.persons import names_of
+from services.private_files import FILE_MODE, open_private_log, private_mkdir
 from services.records import Face, utcnow
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
@@ -153,8 +154,8 @@ def find_gallery_duplicates(
 def resolve_folder_duplicates(groups: Sequence[DuplicateGroup], quarantine: Path) -> list[dict[str, str]]:
     """keep="best": every other member moves to `quarantine` (never deleted); a manifest records each move."""
     moved: list[dict[str, str]] = []
-    quarantine.mkdir(parents=True, exist_ok=True)
-    with (quarantine / "manifest.jsonl").open("a") as manifest:
+    private_mkdir(quarantine)  # face photos: 0700 folders, 0600 files
+    with open_private_log(quarantine / "manifest.jsonl") as manifest:
         for g in groups:
             for key in g.keys:
                 if key == g.best:
@@ -162,8 +163,10 @@ def resolve_folder_duplicates(groups: Sequence[DuplicateGroup], quarantine: Path
                 src = Path(key)
                 dest = quarantine / f"{len(moved):05d}_{src.name}"
                 shutil.move(str(src), dest)
+                if not dest.is_symlink():  # never change a link's target (a dataset elsewhere)
+                    dest.chmod(FILE_MODE)
                 entry = {"from": str(src), "to": str(dest), "kept": g.best, "time": utcnow().isoformat()}
-                manifest.write(json.dumps(entry) + "\n")
+                manifest.write((json.dumps(entry) + "\n").encode())
                 moved.append(entry)
     return moved
 
@@ -179,10 +182,12 @@ def resolve_gallery_duplicates(
         for g in groups
         for d in ctx.db.faces.find({"_id": {"$in": [k for k in g.keys if k != g.best]}})
     ]
-    quarantine.mkdir(parents=True, exist_ok=True)
+    private_mkdir(quarantine)
     for f in drop:
         if Path(f.image_path).is_file():
-            shutil.copy2(f.image_path, quarantine / f"{f.id}{Path(f.image_path).suffix}")
+            dest = quarantine / f"{f.id}{Path(f.image_path).suffix}"
+            shutil.copy2(f.image_path, dest)
+            dest.chmod(FILE_MODE)
     delete_faces(ctx, gallery, drop)
     audit(ctx, actor, "dedup.keep_best", gallery.name, {"removed_faces": [f.id for f in drop]})
     return len(drop)

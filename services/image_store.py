@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 
 from model.types import ImageArray
+from services.private_files import write_private
 
 
 class ImageStore:
@@ -48,7 +49,5 @@ class ImageStore:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    """Faces are personal data: 0600 files in 0700 folders, whatever the umask."""
+    write_private(path, data)

@@ -2,9 +2,11 @@
 the dashboard.
 
 Each runs on 127.0.0.1 with its data under `Settings.data_dir`: mongo/, redis/, chroma-server/, logs in
-logs/, pid files in run/. A service that already answers at its configured address is left alone;
-`stop` only ends processes whose pid file this module wrote and which are still the very process it
-started (same pid, start time and program), so it never kills a foreign or a pid-reused process.
+logs/, pid files in run/. All of it is private: `start` sets umask 077 before it spawns anything (the
+servers inherit it) and tightens an existing data folder (services.private_files). A service that
+already answers at its configured address is left alone; `stop` only ends processes whose pid file this
+module wrote and which are still the very process it started (same pid, start time and program), so it
+never kills a foreign or a pid-reused process.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pymongo.errors import PyMongoError
 
 from model.errors import FaceregError
 from services.config import REPO_ROOT, Settings
+from services.private_files import open_private_log, private_mkdir, secure_process, write_private
 
 log = logging.getLogger(__name__)
 
@@ -412,9 +415,9 @@ def _last_log_line(path: Path) -> str:
 
 def _spawn(svc: Service, executable: str) -> subprocess.Popen[bytes]:
     for folder in (svc.workdir, svc.log_file.parent, svc.pid_file.parent):
-        folder.mkdir(parents=True, exist_ok=True)
+        private_mkdir(folder)
     argv = [executable, *svc.args]
-    with svc.log_file.open("ab") as logf:
+    with open_private_log(svc.log_file) as logf:
         logf.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
         logf.flush()
         # Own session: the service outlives this CLI and its terminal's signals.
@@ -427,7 +430,7 @@ def _spawn(svc: Service, executable: str) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    svc.pid_file.write_text(f"{proc.pid} {_start_time(proc.pid)}\n")
+    write_private(svc.pid_file, f"{proc.pid} {_start_time(proc.pid)}\n".encode())
     log.info("started %s (pid %d), log: %s", svc.name, proc.pid, svc.log_file)
     return proc
 
@@ -495,7 +498,11 @@ def start(
     timeout: float = START_TIMEOUT_S,
 ) -> list[str]:
     """Start mongo, redis (chroma, N workers, the dashboard) where they do not answer; the problems,
-    empty when all are up. Workers and the dashboard start after the servers they need."""
+    empty when all are up. Workers and the dashboard start after the servers they need.
+
+    First the umask becomes 077 (the children inherit it) and the data folder is created 0700 and tightened.
+    """
+    secure_process(_data_dir(settings))
     svcs = services(settings, workers)
     problems = _start([svcs["mongo"], svcs["redis"], *([svcs["chroma"]] if chroma else [])], timeout)
     apps = [svcs[f"worker-{i}"] for i in range(workers)] + ([svcs["dashboard"]] if dashboard else [])

@@ -5,9 +5,13 @@ Start a worker:  celery -A workers.app worker -Q embed,io --concurrency 1 --logl
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
+from celery.signals import worker_init, worker_process_init
 
 from services.config import get_settings
+from services.private_files import secure_process
 from workers.result_backend import backend_url
 
 EMBED_QUEUE = "embed"  # model work: one task at a time per process (prefetch 1)
@@ -50,3 +54,11 @@ def create_app() -> Celery:
 
 
 app = create_app()
+
+
+@worker_init.connect
+@worker_process_init.connect
+def _private_data(**_: Any) -> None:
+    """A worker makes its files private before its pool starts (the children inherit the umask 077) and
+    tightens the data folder once; a pool child only checks the umask (its parent walked already)."""
+    secure_process(get_settings().data_dir)

@@ -11,14 +11,18 @@ from pathlib import Path
 
 from services.config import REPO_ROOT, Settings
 from services.local_infra import celery_worker_args
+from services.private_files import open_private_log, private_mkdir, private_umask
 from workers.client import workers_online
 
 
 def start_workers(
     settings: Settings, n: int, log_dir: Path, threads: int = 1, queues: str = "embed,io", name: str = "local"
 ) -> list[subprocess.Popen[bytes]]:
-    """N single-process workers with `threads` torch threads each (1: see local_infra.WORKER_THREADS)."""
-    log_dir.mkdir(parents=True, exist_ok=True)
+    """N single-process workers with `threads` torch threads each (1: see local_infra.WORKER_THREADS).
+
+    Their logs are 0600 in a 0700 folder; the workers make their own files private (workers.app)."""
+    private_umask()
+    private_mkdir(log_dir)
     env = {
         **os.environ,
         "FACEREG_TORCH_THREADS": str(threads),
@@ -34,7 +38,7 @@ def start_workers(
         env["FACEREG_CHROMA_HOST"] = settings.chroma_host
     procs = []
     for i in range(n):
-        log = (log_dir / f"worker-{name}-{i}.log").open("ab")
+        log = open_private_log(log_dir / f"worker-{name}-{i}.log")
         cmd = [sys.executable, "-m", "celery", *celery_worker_args(f"{name}-{i}-{os.getpid()}@%h", queues)]
         procs.append(
             subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
