@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 import cv2
 
 from model.types import ImageArray
 from services.context import ServiceContext
+from services.exports import csv_text
 from services.records import as_utc, utcnow
 
 
@@ -90,6 +89,36 @@ def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)[:60] or "source"
 
 
+# Days are the site's days (settings.timezone); times are stored in UTC. Every function takes the zone from
+# ctx.settings unless given `tz`, and "now" from the clock unless given `now`.
+
+
+def site_tz(ctx: ServiceContext, tz: tzinfo | None = None) -> tzinfo:
+    """`tz`, else the site's time zone."""
+    return tz if tz is not None else ctx.settings.tz
+
+
+def local_day(when: datetime, tz: tzinfo) -> date:
+    """The day `when` (UTC if naive) falls on in `tz`."""
+    return as_utc(when).astimezone(tz).date()
+
+
+def site_today(ctx: ServiceContext, now: datetime | None = None, tz: tzinfo | None = None) -> date:
+    """Today at the site: the day `now` (default: the clock) falls on in its time zone."""
+    return local_day(now if now is not None else utcnow(), site_tz(ctx, tz))
+
+
+def day_range(start: date, end: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    """The UTC times [from, to) that cover the days `start` to `end` inclusive in `tz`: from local midnight to
+    local midnight, each placed in the zone on its own day, so a DST day has its 23 or 25 hours."""
+    return _midnight(start, tz), _midnight(end + timedelta(days=1), tz)
+
+
+def _midnight(d: date, tz: tzinfo) -> datetime:
+    # A midnight that does not exist (a DST gap at 00:00) takes the offset before the gap: the day's first instant.
+    return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
+
+
 def events(
     ctx: ServiceContext,
     start: date,
@@ -97,9 +126,11 @@ def events(
     person_id: str | None = None,
     source: str | None = None,
     unknown_only: bool = False,
+    tz: tzinfo | None = None,
 ) -> list[AttendanceEvent]:
-    """Events from `start` to `end` inclusive (UTC days), newest first."""
-    query: dict[str, Any] = {"time": {"$gte": _day_start(start), "$lt": _day_start(end) + timedelta(days=1)}}
+    """Events from `start` to `end` inclusive (days in the site's zone, or `tz`), newest first; times in UTC."""
+    lo, hi = day_range(start, end, site_tz(ctx, tz))
+    query: dict[str, Any] = {"time": {"$gte": lo, "$lt": hi}}
     if person_id:
         query["person_id"] = person_id
     if unknown_only:
@@ -110,55 +141,70 @@ def events(
     return [AttendanceEvent.from_doc(d) for d in ctx.db.attendance.find(query).sort("time", -1)]
 
 
-def _day_start(d: date) -> datetime:
-    return datetime(d.year, d.month, d.day, tzinfo=UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class DailyPresence:
-    day: date
+    day: date  # in the report's time zone
     person_id: str
     display_name: str
-    first_seen: datetime
+    first_seen: datetime  # aware, in the report's time zone
     last_seen: datetime
     count: int
 
 
 def daily_report(
-    ctx: ServiceContext, start: date, end: date, source: str | None = None, person_id: str | None = None
+    ctx: ServiceContext,
+    start: date,
+    end: date,
+    source: str | None = None,
+    person_id: str | None = None,
+    tz: tzinfo | None = None,
 ) -> list[DailyPresence]:
-    """Per UTC day and known person: first and last seen, and how many events."""
+    """Per day (in the site's zone, or `tz`) and known person: first and last seen (local times), how many events."""
+    zone = site_tz(ctx, tz)
     rows: dict[tuple[date, str], DailyPresence] = {}
-    for e in events(ctx, start, end, person_id=person_id, source=source):
+    for e in events(ctx, start, end, person_id=person_id, source=source, tz=zone):
         if e.person_id is None:
             continue
-        key = (e.time.date(), e.person_id)
+        local = e.time.astimezone(zone)
+        key = (local.date(), e.person_id)
         cur = rows.get(key)
         if cur is None:
-            rows[key] = DailyPresence(key[0], e.person_id, e.display_name or "", e.time, e.time, 1)
+            rows[key] = DailyPresence(key[0], e.person_id, e.display_name or "", local, local, 1)
         else:
             rows[key] = DailyPresence(
                 key[0],
                 e.person_id,
                 cur.display_name,
-                min(cur.first_seen, e.time),
-                max(cur.last_seen, e.time),
+                min(cur.first_seen, local),
+                max(cur.last_seen, local),
                 cur.count + 1,
             )
     return sorted(rows.values(), key=lambda r: (r.day, r.display_name))
 
 
+REPORT_COLUMNS = ("day", "person_id", "display_name", "first_seen", "last_seen", "events", "timezone")
+
+
 def report_csv(
-    ctx: ServiceContext, start: date, end: date, source: str | None = None, person_id: str | None = None
+    ctx: ServiceContext,
+    start: date,
+    end: date,
+    source: str | None = None,
+    person_id: str | None = None,
+    tz: tzinfo | None = None,
 ) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["day", "person_id", "display_name", "first_seen", "last_seen", "events"])
-    for r in daily_report(ctx, start, end, source, person_id):
-        writer.writerow(
-            [r.day.isoformat(), r.person_id, r.display_name, r.first_seen.isoformat(), r.last_seen.isoformat(), r.count]
-        )
-    return buf.getvalue()
+    """The daily report as CSV: days and times in the site's zone (or `tz`), named in the `timezone` column; the
+    times as "2026-03-11 04:10:00+05:30" (local time and its UTC offset). Spreadsheet-safe (services.exports)."""
+    zone = site_tz(ctx, tz)
+    rows = [
+        (r.day.isoformat(), r.person_id, r.display_name, _time(r.first_seen), _time(r.last_seen), r.count, str(zone))
+        for r in daily_report(ctx, start, end, source, person_id, tz=zone)
+    ]
+    return csv_text(REPORT_COLUMNS, rows)
+
+
+def _time(t: datetime) -> str:
+    return t.isoformat(sep=" ", timespec="seconds")
 
 
 def sources(ctx: ServiceContext) -> list[str]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, tzinfo
 from typing import Any
 
+from services.attendance import day_range, site_today, site_tz
 from services.audit import audit_trail
 from services.context import ServiceContext
 from services.galleries import list_galleries
-from services.records import utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +29,14 @@ class Overview:
     persons: int
     faces: int
     galleries: list[GalleryCounts]
-    events_today: int
+    events_today: int  # today: the site's day (settings.timezone)
     unknown_today: int
     open_reviews: int
     recent: list[dict[str, Any]]
 
 
-def overview(ctx: ServiceContext, recent: int = 15) -> Overview:
+def overview(ctx: ServiceContext, recent: int = 15, now: datetime | None = None, tz: tzinfo | None = None) -> Overview:
+    """The figures; "today" is the day `now` (default: the clock) falls on in the site's zone (or `tz`)."""
     galleries = []
     for g in list_galleries(ctx):
         faces = ctx.db.faces.count_documents({"gallery": g.name})
@@ -52,8 +53,10 @@ def overview(ctx: ServiceContext, recent: int = 15) -> Overview:
                 g.identify_threshold,
             )
         )
-    day = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
-    today = {"time": {"$gte": day, "$lt": day + timedelta(days=1)}}
+    zone = site_tz(ctx, tz)
+    day = site_today(ctx, now, zone)
+    lo, hi = day_range(day, day, zone)
+    today = {"time": {"$gte": lo, "$lt": hi}}
     return Overview(
         persons=ctx.db.persons.count_documents({}),
         faces=ctx.db.faces.count_documents({}),

@@ -1,29 +1,45 @@
-"""Attendance: who was seen when, per day and per person; unknown faces with their snapshots; CSV export."""
+"""Attendance: who was seen when, per day and per person; unknown faces with their snapshots; CSV export.
+Days and times are the site's (settings.timezone); the stored times are UTC."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, timedelta, tzinfo
 
 import streamlit as st
 
 from dashboard.pictures import thumbnail
-from dashboard.session import context
-from services.attendance import AttendanceEvent, DailyPresence, daily_report, events, report_csv, sources
+from dashboard.session import context, require_user
+from services.attendance import (
+    AttendanceEvent,
+    DailyPresence,
+    daily_report,
+    events,
+    local_day,
+    report_csv,
+    site_today,
+    sources,
+)
+from services.exports import safe_cell
 from services.persons import search_persons
-from services.records import utcnow
 
 SNAPSHOT_COLUMNS = 6
 
 
 def render() -> None:
+    require_user()
     st.title("Attendance")
     ctx = context()
-    today = utcnow().date()
+    tz = ctx.settings.tz
+    today = site_today(ctx, tz=tz)
     cols = st.columns(3)
     picked = cols[0].date_input(
-        "Days (UTC)", (today - timedelta(days=6), today), max_value=today, key="attendance_days"
+        f"Days ({tz})",
+        (today - timedelta(days=6), today),
+        max_value=today,
+        key="attendance_days",
+        help="Days and times are in the site's time zone (FACEREG_TIMEZONE).",
     )
     start, end = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (today, today)
     source = cols[1].selectbox("Camera / source", ["all", *sources(ctx)], key="attendance_source")
@@ -31,14 +47,14 @@ def render() -> None:
     person = cols[2].selectbox("Person", ["everyone", *person_names], key="attendance_person")
     src = None if source == "all" else source
     pid = person_names.get(person)
-    found = events(ctx, start, end, person_id=pid, source=src)
-    st.caption(f"{len(found)} event(s) from {start} to {end}.")
-    daily_chart(found, start, end)
-    per_person(start, end, src, pid)
-    unknown_faces([e for e in found if e.person_id is None and e.snapshot_path])
+    found = events(ctx, start, end, person_id=pid, source=src, tz=tz)
+    st.caption(f"{len(found)} event(s) from {start} to {end} ({tz}).")
+    daily_chart(found, start, end, tz)
+    per_person(start, end, src, pid, tz)
+    unknown_faces([e for e in found if e.person_id is None and e.snapshot_path], tz)
     st.download_button(
         "Export CSV",
-        report_csv(ctx, start, end, src, pid),
+        report_csv(ctx, start, end, src, pid, tz=tz),
         file_name=f"attendance_{start}_{end}.csv",
         mime="text/csv",
         icon=":material/download:",
@@ -56,10 +72,10 @@ def person_choices() -> dict[str, str]:
     return _persons(context().settings.mongo_uri)
 
 
-def daily_chart(found: list[AttendanceEvent], start: date, end: date) -> None:
+def daily_chart(found: list[AttendanceEvent], start: date, end: date, tz: tzinfo) -> None:
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    known = Counter(e.time.date() for e in found if e.person_id)
-    unknown = Counter(e.time.date() for e in found if e.person_id is None)
+    known = Counter(local_day(e.time, tz) for e in found if e.person_id)
+    unknown = Counter(local_day(e.time, tz) for e in found if e.person_id is None)
     st.bar_chart(
         {
             "day": [d.isoformat() for d in days],
@@ -73,8 +89,8 @@ def daily_chart(found: list[AttendanceEvent], start: date, end: date) -> None:
     )
 
 
-def per_person(start: date, end: date, source: str | None, person_id: str | None) -> None:
-    rows = daily_report(context(), start, end, source, person_id)
+def per_person(start: date, end: date, source: str | None, person_id: str | None, tz: tzinfo) -> None:
+    rows = daily_report(context(), start, end, source, person_id, tz=tz)
     st.subheader("Per person")
     if not rows:
         st.caption("Nobody recognised in this range.")
@@ -96,18 +112,18 @@ def per_person(start: date, end: date, source: str | None, person_id: str | None
         )
     table = [
         {
-            "person": s.display_name,
+            "person": safe_cell(s.display_name),  # the table's own CSV download is a spreadsheet export too
             "days": days[pid],
             "events": s.count,
-            "first seen": s.first_seen,
-            "last seen": s.last_seen,
+            "first seen": f"{s.first_seen:%Y-%m-%d %H:%M:%S}",
+            "last seen": f"{s.last_seen:%Y-%m-%d %H:%M:%S}",
         }
         for pid, s in summary.items()
     ]
     st.dataframe(sorted(table, key=lambda row: str(row["person"])), hide_index=True)
 
 
-def unknown_faces(found: list[AttendanceEvent]) -> None:
+def unknown_faces(found: list[AttendanceEvent], tz: tzinfo) -> None:
     st.subheader(f"Unknown faces ({len(found)})")
     if not found:
         st.caption("No unknown face in this range.")
@@ -118,7 +134,7 @@ def unknown_faces(found: list[AttendanceEvent]) -> None:
             img = thumbnail(e.snapshot_path, 128)
             if img is not None:
                 st.image(img)
-            st.caption(f"{e.time:%Y-%m-%d %H:%M:%S} · {e.source} · best {e.similarity:.2f}")
+            st.caption(f"{e.time.astimezone(tz):%Y-%m-%d %H:%M:%S} · {e.source} · best {e.similarity:.2f}")
 
 
 render()

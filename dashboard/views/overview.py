@@ -5,11 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.jobs import worker_health
-from dashboard.session import context, gallery, settings
+from dashboard.session import context, gallery, require_user, settings
+from services.exports import safe_cell
 from services.overview import overview
 
 
 def render() -> None:
+    require_user()
     st.title("Overview")
     ctx = context()
     ov = overview(ctx)
@@ -17,7 +19,11 @@ def render() -> None:
     cols[0].metric("Persons", ov.persons)
     cols[1].metric("Faces", ov.faces)
     cols[2].metric("Galleries", len(ov.galleries))
-    cols[3].metric("Attendance events today", ov.events_today, help=f"{ov.unknown_today} of them unknown faces")
+    cols[3].metric(
+        "Attendance events today",
+        ov.events_today,
+        help=f"{ov.unknown_today} of them unknown faces. Today: the day in {ctx.settings.timezone}.",
+    )
     cols[4].metric("Duplicate pairs to review", ov.open_reviews)
 
     left, right = st.columns(2)
@@ -72,7 +78,15 @@ def render() -> None:
     st.subheader("Recent activity")
     if ov.recent:
         st.dataframe(
-            [{"time": r["time"], "who": r["actor"], "what": r["action"], "subject": r["subject"]} for r in ov.recent],
+            [
+                {
+                    "time": r["time"],
+                    "who": safe_cell(r["actor"]),
+                    "what": r["action"],
+                    "subject": safe_cell(r["subject"]),
+                }
+                for r in ov.recent
+            ],
             hide_index=True,
         )
     else:

@@ -9,19 +9,21 @@ import streamlit as st
 from dashboard import jobs
 from dashboard.photo_checks import check_photos
 from dashboard.pictures import data_uri, thumbnail
-from dashboard.session import actor_name, context, gallery, is_admin, require_admin
+from dashboard.session import actor_name, context, gallery, is_admin, require_admin, require_user
 from dashboard.uploads import photo_uploader
-from services.attendance import daily_report
+from services.attendance import daily_report, site_today
 from services.erasure import erase_face, erase_person
 from services.errors import ServiceError
+from services.exports import safe_cell
 from services.persons import face_summaries, faces_of, get_person, rename_person, search_persons
-from services.records import Person, utcnow
+from services.records import Person
 
 PAGE_SIZE = 20
 FACE_COLUMNS = 6
 
 
 def render() -> None:
+    require_user()
     st.title("People")
     selected = st.session_state.get("people_selected")
     if selected:
@@ -48,8 +50,8 @@ def people_list() -> None:
     rows = [
         {
             "photo": data_uri(summaries[p.id].first_chip),
-            "name": p.display_name,
-            "external id": p.external_id or "",
+            "name": safe_cell(p.display_name),  # the table's own CSV download must not carry formulas
+            "external id": safe_cell(p.external_id or ""),
             "faces": summaries[p.id].faces,
             "galleries": ", ".join(summaries[p.id].galleries),
             "enrolled": p.created_at.strftime("%Y-%m-%d"),
@@ -134,18 +136,22 @@ def faces_section(person: Person) -> None:
 
 
 def attendance_section(person: Person) -> None:
-    today = utcnow().date()
-    rows = daily_report(context(), today - timedelta(days=29), today, person_id=person.id)
+    ctx = context()
+    today = site_today(ctx)
+    rows = daily_report(ctx, today - timedelta(days=29), today, person_id=person.id)
     st.subheader("Attendance, last 30 days")
     if not rows:
         st.caption("Not seen in the last 30 days.")
         return
     st.caption(
         f"Seen on {len(rows)} day(s); first {min(r.first_seen for r in rows):%Y-%m-%d %H:%M}, "
-        f"last {max(r.last_seen for r in rows):%Y-%m-%d %H:%M} UTC"
+        f"last {max(r.last_seen for r in rows):%Y-%m-%d %H:%M} ({ctx.settings.timezone})"
     )
     st.dataframe(
-        [{"day": r.day, "first seen": r.first_seen, "last seen": r.last_seen, "events": r.count} for r in rows],
+        [
+            {"day": r.day, "first seen": f"{r.first_seen:%H:%M}", "last seen": f"{r.last_seen:%H:%M}", "count": r.count}
+            for r in rows
+        ],
         hide_index=True,
     )
 

@@ -198,7 +198,7 @@ def test_attendance_cooldown_and_reports(ctx: ServiceContext) -> None:
     assert len(events(ctx, day, day, unknown_only=True)) == 1
     assert len(daily_report(ctx, day, day, source="lobby")) == 1
     csv_text = report_csv(ctx, day, day + timedelta(days=1))
-    assert csv_text.splitlines()[0] == "day,person_id,display_name,first_seen,last_seen,events"
+    assert csv_text.splitlines()[0] == "day,person_id,display_name,first_seen,last_seen,events,timezone"
     assert len(csv_text.splitlines()) == 4  # p1 and p2 on day one, p1 on day two
 
 
