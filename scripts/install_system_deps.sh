@@ -4,12 +4,14 @@
 #   docker-compose: validates docker-compose.yml (`docker-compose config` needs no engine)
 #   redis-server:   the local broker the tests start on a free port (scripts/local_services.py)
 #   chromium:       the headless browser of the dashboard's end-to-end test (driven by Playwright)
+#   nginx:          checks the token-checking proxy that docker-compose puts in front of Chroma
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 if [ "${1:-}" != "--runtime" ]; then
   command -v docker-compose >/dev/null || need+=(docker-compose)
   [ -x /usr/bin/chromium ] || need+=(chromium)
+  [ -x /usr/sbin/nginx ] || need+=(nginx)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null; then

@@ -12,6 +12,7 @@ import chromadb
 import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.config import Settings as ChromaSettings
+from pydantic import SecretStr
 
 from model.types import FloatArray
 from services.errors import StorageUnavailable
@@ -35,12 +36,20 @@ def collection_name(gallery: str, contract: str) -> str:
     return re.sub(r"[^a-zA-Z0-9._-]", "-", raw).strip("-._")
 
 
-def open_client(chroma_host: str | None, chroma_port: int, data_dir: Path) -> ClientAPI:
-    """An HTTP client when a host is configured, else the embedded on-disk client."""
+def open_client(
+    chroma_host: str | None, chroma_port: int, data_dir: Path, token: SecretStr | str | None = None
+) -> ClientAPI:
+    """An HTTP client when a host is configured, else the embedded on-disk client.
+
+    `token` (FACEREG_CHROMA_TOKEN) goes with every HTTP request as `Authorization: Bearer <token>`: the
+    Chroma 1.x server has no authentication of its own, docker-compose puts it behind a proxy that checks it.
+    """
     settings = ChromaSettings(anonymized_telemetry=False)
+    value = token.get_secret_value() if isinstance(token, SecretStr) else token
+    headers = {"Authorization": f"Bearer {value}"} if value else None
     try:
         if chroma_host:
-            return chromadb.HttpClient(host=chroma_host, port=chroma_port, settings=settings)
+            return chromadb.HttpClient(host=chroma_host, port=chroma_port, headers=headers, settings=settings)
         path = data_dir / "chroma"
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=settings)
