@@ -1,33 +1,31 @@
 """The facereg dashboard: `streamlit run dashboard/app.py` (see the README).
 
-Sign-in first; then one page per file under dashboard/views, in this order.
+Every run first checks the session. Without a valid one, the navigation holds the sign-in page alone,
+so no page URL runs anything else; with one, the pages of dashboard/views (a folder Streamlit does not
+discover by itself), each of which checks the session again (`require_user`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-from dashboard.session import context, login_gate, sidebar
+from dashboard.navigation import PAGES
+from dashboard.session import context, sidebar, signed_in_user
+from dashboard.signin import signin_page
+from services.private_files import secure_process
 
-HERE = Path(__file__).parent
-PAGES = [
-    ("overview.py", "Overview", ":material/dashboard:"),
-    ("enroll.py", "Enroll", ":material/person_add:"),
-    ("people.py", "People", ":material/groups:"),
-    ("search.py", "Search & verify", ":material/person_search:"),
-    ("evaluation.py", "Gallery evaluation", ":material/leaderboard:"),
-    ("duplicates.py", "Duplicates", ":material/difference:"),
-    ("attendance.py", "Attendance", ":material/event_available:"),
-    ("settings.py", "Settings", ":material/settings:"),
-]
-
+secure_process()  # umask 077, and the data folder private (walked once per process)
 st.set_page_config(page_title="facereg", page_icon=":material/face:", layout="wide")
-user = login_gate()
-context()
-sidebar(user)
-navigation = st.navigation(
-    [st.Page(HERE / "views" / f, title=t, icon=i, default=(n == 0)) for n, (f, t, i) in enumerate(PAGES)]
-)
-navigation.run()
+user = signed_in_user()
+if user is None:
+    # Every page URL answers with the sign-in form (no "page not found" in the way); after sign-in the
+    # same URL opens the real page.
+    gate = [st.Page(signin_page, title="Sign in", icon=":material/login:", default=True)]
+    gate += [st.Page(signin_page, title="Sign in", url_path=p.url_path) for p in PAGES]
+    st.navigation(gate, position="hidden").run()
+else:
+    context()
+    sidebar(user)
+    st.navigation(
+        [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=n == 0) for n, p in enumerate(PAGES)]
+    ).run()

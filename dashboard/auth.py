@@ -2,16 +2,30 @@
 
 The file (FACEREG_DASHBOARD_USERS_FILE, default `<data dir>/dashboard_users.json`) maps a user name
 to `{"role": ..., "hash": "scrypt$n$r$p$salt$digest"}`; `scripts/dashboard_users.py` edits it.
+
+Every change is a read-modify-write under an exclusive `flock` on `<users file>.lock`, written to a
+fresh temporary file in the same folder (mode 0600, fsynced) and moved over the users file with
+`os.replace`, so parallel edits never lose a user and a reader sees the old file or the new one.
+The users file is never followed through a symbolic link. User names are normalised (NFKC, casefold,
+stripped) to a small ASCII alphabet, so look-alike names cannot sit beside the real one.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
+import fcntl
 import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
+import stat
+import tempfile
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,10 +34,26 @@ Role = Literal["admin", "viewer"]
 ROLES: tuple[Role, ...] = ("admin", "viewer")
 # scrypt cost: ~50 ms per check on these CPUs, 16 MB of memory.
 N, R, P = 2**14, 8, 1
+NAME_MAX = 64
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
+# Longer input is not normalised at all: it cannot become a valid name of at most NAME_MAX characters.
+_NAME_INPUT_MAX = 4 * NAME_MAX
 
 
 class UsersFileError(ValueError):
     """The users file cannot be read or holds an invalid entry."""
+
+
+class InvalidUserName(ValueError):
+    """A user name outside the allowed alphabet (after normalisation)."""
+
+
+class UserExistsError(ValueError):
+    """Adding a user that exists, without asking to replace them."""
+
+
+class LastAdminError(ValueError):
+    """The change would leave the dashboard without an administrator."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +64,27 @@ class User:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+
+def normalize_name(name: str) -> str:
+    """The canonical form of a user name: NFKC, casefolded, stripped; `a-z 0-9 . _ -`, 1-64, starts alphanumeric.
+
+    `"ADMIN"` and `" admin "` become `"admin"`; a name with a character outside the alphabet (a Cyrillic
+    look-alike, an inner space, a slash) raises InvalidUserName.
+    """
+    rule = f"a user name is 1-{NAME_MAX} of a-z 0-9 . _ - (after lower-casing), starting with a letter or digit"
+    if len(name) > _NAME_INPUT_MAX:
+        raise InvalidUserName(f"{rule}; this one is too long")
+    folded = unicodedata.normalize("NFKC", name).casefold().strip()
+    if not folded:
+        raise InvalidUserName(f"{rule}; this one is empty")
+    if len(folded) > NAME_MAX:
+        raise InvalidUserName(f"{rule}; this one has {len(folded)} characters")
+    if not folded.isascii() or _NAME_RE.fullmatch(folded) is None:
+        odd = sorted({c for c in folded if not ("a" <= c <= "z" or "0" <= c <= "9" or c in "._-")})
+        shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in odd) if odd else "its first character"
+        raise InvalidUserName(f"{rule}; {name!r} is refused because of {shown}")
+    return folded
 
 
 def hash_password(password: str) -> str:
@@ -58,59 +109,169 @@ def check_password(password: str, stored: str) -> bool:
 
 
 def load_users(path: Path) -> dict[str, dict[str, str]]:
-    if not path.is_file():
+    """The users by normalised name; {} when the file does not exist. Never follows a symbolic link."""
+    text = _read_no_follow(path)
+    if text is None:
         return {}
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise UsersFileError(f"{path} cannot be read as JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise UsersFileError(f"{path} must hold a JSON object of users")
-    for name, entry in data.items():
+    users: dict[str, dict[str, str]] = {}
+    for key, entry in data.items():
         if not isinstance(entry, dict) or entry.get("role") not in ROLES or not str(entry.get("hash", "")):
-            raise UsersFileError(f"{path}: user {name!r} needs a role ({' or '.join(ROLES)}) and a hash")
-    return data
+            raise UsersFileError(f"{path}: user {key!r} needs a role ({' or '.join(ROLES)}) and a hash")
+        try:
+            name = normalize_name(key)
+        except InvalidUserName as exc:
+            raise UsersFileError(f"{path}: user {key!r} has an invalid name; rename or remove it by hand") from exc
+        if name in users:
+            raise UsersFileError(f"{path}: users {key!r} and {name!r} are the same name; remove one by hand")
+        users[name] = {"role": str(entry["role"]), "hash": str(entry["hash"])}
+    return users
 
 
 def authenticate(path: Path, name: str, password: str) -> User | None:
-    entry = load_users(path).get(name.strip())
-    if entry is None:
+    """The user when name and password match; None otherwise, taking as long whatever was wrong."""
+    users = load_users(path)
+    try:
+        key: str | None = normalize_name(name)
+    except InvalidUserName:
+        key = None
+    entry = users.get(key) if key is not None else None
+    if key is None or entry is None:
         # Same work as a real check, so a wrong name and a wrong password take as long.
         check_password(password, _DUMMY)
         return None
     if not check_password(password, entry["hash"]):
         return None
     role: Role = "admin" if entry["role"] == "admin" else "viewer"
-    return User(name.strip(), role)
+    return User(key, role)
 
 
-def set_user(path: Path, name: str, role: Role, password: str) -> None:
-    """Add or replace a user (written atomically, readable by the owner only)."""
-    name = name.strip()
-    if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        raise ValueError("a user name is 1-64 letters, digits, '-', '_' or '.'")
+def credential_stamp(path: Path, name: str) -> str | None:
+    """A short fingerprint of the user's stored hash and role; None when there is no such user (any more).
+
+    A session keeps the stamp taken at sign-in and compares it on each interaction: a new password, a new
+    role or the user's removal changes it. Raises UsersFileError when the file cannot be read.
+    """
+    try:
+        key = normalize_name(name)
+    except InvalidUserName:
+        return None
+    entry = load_users(path).get(key)
+    if entry is None:
+        return None
+    material = "\0".join((key, entry["role"], entry["hash"])).encode()
+    return hashlib.sha256(material).hexdigest()[:16]
+
+
+def set_user(path: Path, name: str, role: Role, password: str, *, replace: bool = False) -> str:
+    """Add a user, or with `replace` also replace an existing user's password and role; the stored name.
+
+    Raises InvalidUserName, UserExistsError (exists and not `replace`), LastAdminError (would demote the
+    only administrator), ValueError (role, short password) or UsersFileError.
+    """
+    key = normalize_name(name)
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    users = load_users(path)
-    users[name] = {"role": role, "hash": hash_password(password)}
-    _write(path, users)
+    hashed = hash_password(password)  # outside the lock: ~50 ms of scrypt
+    with _locked(path):
+        users = load_users(path)
+        old = users.get(key)
+        if old is not None and not replace:
+            raise UserExistsError(f"user {key!r} already exists in {path}; replacing them needs --replace")
+        if old is not None and old["role"] == "admin" and role != "admin" and _admins(users) == {key}:
+            raise LastAdminError(f"{key!r} is the only administrator; add another admin before demoting them")
+        users[key] = {"role": role, "hash": hashed}
+        _write(path, users)
+    return key
 
 
 def remove_user(path: Path, name: str) -> bool:
-    users = load_users(path)
-    if users.pop(name, None) is None:
-        return False
-    _write(path, users)
+    """Remove a user; False when there is none of that name. Removing the only administrator is refused."""
+    key = normalize_name(name)
+    with _locked(path):
+        users = load_users(path)
+        entry = users.get(key)
+        if entry is None:
+            return False
+        if entry["role"] == "admin" and _admins(users) == {key}:
+            raise LastAdminError(f"{key!r} is the only administrator; add another admin before removing them")
+        del users[key]
+        _write(path, users)
     return True
 
 
+def _admins(users: dict[str, dict[str, str]]) -> set[str]:
+    return {name for name, entry in users.items() if entry["role"] == "admin"}
+
+
+def _read_no_follow(path: Path) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsersFileError(f"{path} is a symbolic link; refusing to follow it (use the real file)") from exc
+        raise UsersFileError(f"{path} cannot be opened ({exc})") from exc
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise UsersFileError(f"{path} is not a regular file")
+        try:
+            return fh.read().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsersFileError(f"{path} cannot be read ({exc})") from exc
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive flock on `<users file>.lock` (created 0600; the folder 0700 when it is created here)."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock = _lock_path(path)
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise UsersFileError(f"the lock file {lock} cannot be opened ({exc})") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _write(path: Path, users: dict[str, dict[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(users, fh, indent=2, sort_keys=True)
-    tmp.replace(path)
+    """Replace the users file atomically: a unique 0600 temporary file in the same folder, fsynced, renamed."""
+    data = json.dumps(users, indent=2, sort_keys=True).encode() + b"\n"
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        os.fchmod(fd, 0o600)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        tmp.replace(path)  # os.replace: atomic, and a symlink at `path` would be replaced, not followed
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _b64(data: bytes) -> str:

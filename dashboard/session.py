@@ -1,4 +1,4 @@
-"""What every page shares: the login gate, the signed-in user, the service context and the gallery."""
+"""What every page shares: the signed-in user (checked on every run), the service context and the gallery."""
 
 from __future__ import annotations
 
@@ -6,15 +6,14 @@ import time
 
 import streamlit as st
 
-from dashboard.auth import User, UsersFileError, authenticate, load_users
+from dashboard.auth import User, UsersFileError, credential_stamp
+from services.audit import audit
 from services.config import Settings, get_settings
 from services.context import ServiceContext, open_context
 from services.errors import StorageUnavailable
 from services.galleries import list_galleries
 
-# After this many wrong passwords in a browser session, sign-in pauses for LOCKOUT_S.
-MAX_FAILURES = 5
-LOCKOUT_S = 60.0
+USER_KEY, STAMP_KEY, SEEN_KEY, ENDED_KEY = "user", "auth_stamp", "auth_last_seen", "auth_ended"
 
 
 def settings() -> Settings:
@@ -23,7 +22,8 @@ def settings() -> Settings:
 
 @st.cache_resource(show_spinner="Connecting to MongoDB and Chroma ...")
 def _context(mongo_uri: str, data_dir: str) -> ServiceContext:
-    """One context per server process. The face model is never loaded here: workers do that work."""
+    """One context per server process and store address. The face model is never loaded here: workers
+    do that work."""
     return open_context(settings())
 
 
@@ -37,58 +37,71 @@ def context() -> ServiceContext:
         raise  # unreachable: st.stop() ends the script run
 
 
-def current_user() -> User | None:
-    user = st.session_state.get("user")
-    return user if isinstance(user, User) else None
+def client_address() -> str:
+    """The browser's address as the server sees it ("unknown" where there is none, as in AppTest)."""
+    try:
+        address = st.context.ip_address
+    except (AttributeError, RuntimeError):
+        return "unknown"
+    return address if isinstance(address, str) and address else "unknown"
 
 
-def login_gate() -> User:
-    """The signed-in user; otherwise the sign-in form, and nothing else of the app is run."""
+def start_session(user: User) -> None:
+    """Mark this browser session signed in as `user`, bound to the user's current credentials."""
+    st.session_state[USER_KEY] = user
+    st.session_state[STAMP_KEY] = credential_stamp(settings().users_file, user.name)
+    st.session_state[SEEN_KEY] = time.time()
+    st.session_state.pop(ENDED_KEY, None)
+
+
+def end_session(reason: str, action: str) -> None:
+    """Forget everything this browser session held; the sign-in page shows `reason`."""
     user = current_user()
     if user is not None:
-        return user
-    st.title("facereg")
-    st.caption("Face identity platform. Sign in to continue.")
-    path = settings().users_file
-    try:
-        if not load_users(path):
-            st.warning(
-                f"No dashboard users are configured yet ({path}). Create an administrator with\n\n"
-                "`python scripts/dashboard_users.py add admin --role admin`"
-            )
-    except UsersFileError as exc:
-        st.error(str(exc))
-    with st.form("login"):
-        name = st.text_input("User name", key="login_name")
-        password = st.text_input("Password", type="password", key="login_password")
-        submitted = st.form_submit_button("Sign in", type="primary")
-    if submitted:
-        _try_login(name, password)
-    st.stop()
-    raise AssertionError("unreachable")
+        audit(context(), f"dashboard:{user.name}", action, f"user:{user.name}", {"address": client_address()})
+    for key in list(st.session_state):
+        del st.session_state[key]
+    if reason:
+        st.session_state[ENDED_KEY] = reason
 
 
-def _try_login(name: str, password: str) -> None:
-    locked_until = float(st.session_state.get("login_locked_until", 0.0))
-    if time.time() < locked_until:
-        st.error(f"Too many failed attempts; try again in {locked_until - time.time():.0f} s.")
-        return
-    try:
-        user = authenticate(settings().users_file, name, password)
-    except UsersFileError as exc:
-        st.error(str(exc))
-        return
+def signed_in_user() -> User | None:
+    """The signed-in user, after checking that the session is still valid: not idle for longer than the
+    timeout, and the user still exists with the password and role they signed in with."""
+    user = current_user()
     if user is None:
-        failures = int(st.session_state.get("login_failures", 0)) + 1
-        st.session_state["login_failures"] = failures
-        if failures >= MAX_FAILURES:
-            st.session_state["login_locked_until"] = time.time() + LOCKOUT_S
-            st.session_state["login_failures"] = 0
-        st.error("Wrong user name or password.")
-        return
-    st.session_state["user"] = user
-    st.session_state.pop("login_failures", None)
-    st.rerun()
+        return None
+    now = time.time()
+    idle = now - float(st.session_state.get(SEEN_KEY, 0.0))
+    timeout = settings().dashboard_idle_timeout_s
+    if idle > timeout:
+        end_session(f"You were signed out after {timeout / 3600:g} h without activity.", "session_expired")
+        return None
+    try:
+        stamp = credential_stamp(settings().users_file, user.name)
+    except UsersFileError:
+        stamp = None
+    if stamp is None or stamp != st.session_state.get(STAMP_KEY):
+        end_session("Your account was changed or removed: sign in again.", "session_revoked")
+        return None
+    st.session_state[SEEN_KEY] = now
+    return user
+
+
+def require_user() -> User:
+    """Every page calls this first: without a valid session nothing of the page runs."""
+    user = signed_in_user()
+    if user is None:
+        st.warning("Sign in to continue.")
+        st.stop()
+        raise AssertionError("unreachable")
+    return user
+
+
+def current_user() -> User | None:
+    """The user this session holds, as checked by `signed_in_user` at the start of this run."""
+    user = st.session_state.get(USER_KEY)
+    return user if isinstance(user, User) else None
 
 
 def actor_name() -> str:
@@ -134,6 +147,5 @@ def sidebar(user: User) -> None:
     )
     st.sidebar.caption(f"Signed in as **{user.name}** ({user.role})")
     if st.sidebar.button("Sign out", key="logout"):
-        for key in list(st.session_state):
-            del st.session_state[key]
+        end_session("You are signed out.", "signout")
         st.rerun()

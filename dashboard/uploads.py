@@ -11,6 +11,8 @@ from workers.payloads import MAX_INLINE_BYTES, ImagePayload, from_bytes
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp"]
 MAX_PHOTO_MB = MAX_INLINE_BYTES // (1024 * 1024)
+# The largest upload of all (an evaluation zip); .streamlit/config.toml sets the server's maxUploadSize to it.
+MAX_UPLOAD_MB = 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from pymongo.collection import Collection
+
 from services.context import ServiceContext
 from services.records import utcnow
 
 
 def audit(ctx: ServiceContext, actor: str, action: str, subject: str, details: dict[str, Any] | None = None) -> None:
-    ctx.db.audit.insert_one(
-        {"time": utcnow(), "actor": actor, "action": action, "subject": subject, "details": details or {}}
-    )
+    record(ctx.db.audit, actor, action, subject, details)
+
+
+def record(
+    trail: Collection[dict[str, Any]], actor: str, action: str, subject: str, details: dict[str, Any] | None = None
+) -> None:
+    """One audit entry in `trail` (the `audit` collection), for callers without a whole ServiceContext."""
+    trail.insert_one({"time": utcnow(), "actor": actor, "action": action, "subject": subject, "details": details or {}})
 
 
 def audit_trail(ctx: ServiceContext, subject: str | None = None, limit: int = 100) -> list[dict[str, Any]]:

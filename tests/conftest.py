@@ -5,14 +5,56 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from model.pipeline import FacePipeline
 from services import local_infra
 from services.config import Settings
 from services.engine import build_pipeline
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock",
+        default=os.environ.get("FACEREG_TEST_CLOCK"),
+        help="run the whole session with this process's clock moved to HH:MM UTC today, or to an ISO time "
+        "(the clock keeps ticking); the suite must pass at any hour, e.g. --clock 00:30 and --clock 23:30",
+    )
+
+
+def clock_start(value: str, today: datetime) -> datetime:
+    """`HH:MM` (UTC, on `today`'s date) or a full ISO time (UTC when it names no zone)."""
+    if len(value) <= 5 and ":" in value:
+        hour, minute = (int(part) for part in value.split(":"))
+        return today.astimezone(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    value = config.getoption("--clock")
+    if value:
+        traveller = time_machine.travel(clock_start(value, datetime.now(UTC)), tick=True)
+        traveller.start()
+        config.stash[_TRAVELLER] = traveller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(_TRAVELLER, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    value = config.getoption("--clock")
+    return f"clock moved to {clock_start(value, datetime.now(UTC)).isoformat()} (ticking)" if value else None
+
+
+_TRAVELLER = pytest.StashKey[time_machine.travel]()
 
 
 def _lfw_root() -> Path | None:
@@ -70,6 +112,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         mongo_uri=f"mongodb://127.0.0.1:{free_port()}/facereg",
         redis_url=f"redis://127.0.0.1:{free_port()}/0",
         torch_threads=2,
+        timezone="UTC",  # tests that reason about days name their zone; the machine's never matters
     )
     problems = local_infra.start(settings)
     if problems:

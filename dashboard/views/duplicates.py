@@ -9,13 +9,14 @@ import streamlit as st
 
 from dashboard import jobs
 from dashboard.pictures import thumbnail
-from dashboard.session import actor_name, context, gallery, is_admin, require_admin
+from dashboard.session import actor_name, context, gallery, is_admin, require_admin, require_user
 from services.dedup import DuplicateGroup, decide_review, open_reviews, resolve_gallery_duplicates
 from services.errors import ServiceError
 from services.records import Face
 
 
 def render() -> None:
+    require_user()
     st.title("Duplicates")
     pairs_tab, photos_tab = st.tabs(["Same person enrolled twice?", "Near-identical photos"])
     with pairs_tab:

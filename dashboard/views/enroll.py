@@ -8,13 +8,14 @@ import streamlit as st
 
 from dashboard import jobs
 from dashboard.photo_checks import check_photos
-from dashboard.session import actor_name, gallery, require_admin, settings
+from dashboard.session import actor_name, gallery, require_admin, require_user, settings
 from dashboard.uploads import photo_uploader
 
 FIELDS = ("enroll_name", "enroll_external_id", "enroll_consent", "enroll_note", "enroll_photos", "enroll_group")
 
 
 def render() -> None:
+    require_user()
     st.title("Enroll a person")
     g = gallery()
     st.caption(f"Into gallery **{g}**. Use 2-5 clear, frontal photos taken on different days if you can.")

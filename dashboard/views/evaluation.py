@@ -12,7 +12,8 @@ import streamlit as st
 
 from dashboard import jobs
 from dashboard.pictures import thumbnail
-from dashboard.session import actor_name, context, gallery, require_admin, settings
+from dashboard.session import actor_name, context, gallery, require_admin, require_user, settings
+from dashboard.uploads import MAX_UPLOAD_MB
 from model import metrics
 from model.errors import FaceregError
 from model.plots import roc_figure
@@ -22,10 +23,10 @@ from services.jobs import recent_jobs
 
 SOURCES = {"folder": "A folder on the server", "zip": "An uploaded zip", "gallery": "This gallery, with a holdout"}
 TARGET_FARS = [0.001, 0.005, 0.01, 0.05, 0.1]
-MAX_ZIP_MB = 1024
 
 
 def render() -> None:
+    require_user()
     st.title("Gallery evaluation")
     st.caption(
         "Each person's first photos are enrolled into an evaluation gallery, the rest are searched in it: "
@@ -68,7 +69,7 @@ def run_form() -> None:
         source = {"kind": "folder", "root": root}
     elif kind == "zip":
         upload = st.file_uploader(
-            "Zip of <person>/<images>", type=["zip"], key="evaluation_zip", max_upload_size=MAX_ZIP_MB
+            "Zip of <person>/<images>", type=["zip"], key="evaluation_zip", max_upload_size=MAX_UPLOAD_MB
         )
         source = {"kind": "zip", "upload": upload} if upload else None
     else:

@@ -8,12 +8,13 @@ import streamlit as st
 
 from dashboard import jobs
 from dashboard.pictures import GREEN, RED, boxed, thumbnail
-from dashboard.session import context, gallery
+from dashboard.session import context, gallery, require_user
 from dashboard.uploads import Photo, photo_uploader
 from services.persons import face_summaries
 
 
 def render() -> None:
+    require_user()
     st.title("Search & verify")
     search_tab, verify_tab = st.tabs(["Search a photo", "Verify two photos"])
     with search_tab:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import jobs
-from dashboard.session import actor_name, context, gallery, require_admin, settings
+from dashboard.session import actor_name, context, gallery, require_admin, require_user, settings
 from model.zoo import ZOO
 from services.errors import NotFound
 from services.galleries import get_gallery, set_thresholds
@@ -14,6 +14,7 @@ from services.records import Gallery
 
 
 def render() -> None:
+    require_user()
     st.title("Settings")
     try:
         g = get_gallery(context(), gallery())

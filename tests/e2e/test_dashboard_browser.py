@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,68 +18,33 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from dashboard.auth import set_user
 from model.pipeline import FacePipeline
-from services.config import REPO_ROOT, Settings
+from services.config import Settings
 from services.context import ServiceContext, open_context
 from services.enrollment import ImageInput, enroll
-from services.local_infra import http_ok
 from services.persons import PersonInput
-from tests.conftest import free_port
-from tests.integration.conftest import isolated_settings, project_env
+from tests.e2e.browser import CHROMIUM, SHOTS, dashboard_server, go, require_chromium, see, settle, shot, sign_in
+from tests.integration.conftest import isolated_settings
 from workers import client, local, payloads
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = REPO_ROOT / "artifacts" / "e2e"
 PASSWORD = "e2e-admin-password"
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 Img = Callable[[str, int], Path]
 
 
 @pytest.fixture(scope="module")
 def served(infra: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, str]]:
     """A worker and `streamlit run dashboard/app.py` on free ports, on a database of their own."""
-    if not CHROMIUM.is_file():
-        if os.environ.get("CI"):
-            pytest.fail("/usr/bin/chromium is missing (scripts/install_system_deps.sh installs it)")
-        pytest.skip("Debian chromium is not installed")
+    require_chromium()
     redis_db4 = infra.redis_url.rsplit("/", 1)[0] + "/4"
     settings = isolated_settings(infra, tmp_path_factory.mktemp("e2e"), model="mobilefacenet", redis_url=redis_db4)
     users = settings.data_dir / "users.json"
     set_user(users, "admin", "admin", PASSWORD)
     client.use_broker(settings.redis_url)
     workers = local.start_workers(settings, 1, settings.data_dir / "logs", name="e2e")
-    port = free_port()
-    env = {**os.environ, **project_env(settings, FACEREG_DASHBOARD_USERS_FILE=str(users))}
-    log = (settings.data_dir / "logs" / "dashboard.log").open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "dashboard/app.py",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     try:
-        deadline = time.monotonic() + 60
-        while not http_ok("127.0.0.1", port, "/_stcore/health"):
-            assert server.poll() is None and time.monotonic() < deadline, "the dashboard did not start"
-            time.sleep(0.5)
-        assert local.wait_online(1, timeout=180) == 1, "the worker did not come online"
-        yield settings, f"http://127.0.0.1:{port}"
+        with dashboard_server(settings, users) as url:
+            assert local.wait_online(1, timeout=180) == 1, "the worker did not come online"
+            yield settings, url
     finally:
-        server.terminate()
-        server.wait(10)
-        log.close()
         local.stop_workers(workers)
 
 
@@ -103,35 +65,6 @@ def page(served: tuple[Settings, str]) -> Iterator[Page]:
             SHOTS.mkdir(parents=True, exist_ok=True)
             pg.screenshot(path=str(SHOTS / "last.png"), full_page=True)  # what the page showed at the end
             browser.close()
-
-
-def settle(pg: Page) -> None:
-    """Wait until Streamlit has finished its script run (not a fixed sleep)."""
-    pg.wait_for_selector(IDLE, state="attached")
-
-
-def shot(pg: Page, name: str) -> None:
-    settle(pg)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def see(pg: Page, text: str, timeout: float = 240_000) -> None:
-    pg.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=timeout)
-
-
-def go(pg: Page, title: str) -> None:
-    """Open a page from the sidebar; a click that lands during a script rerun is lost, so retry it."""
-    heading = pg.get_by_role("heading", name=title).first
-    for _ in range(3):
-        pg.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
-        try:
-            heading.wait_for(timeout=20_000)
-            break
-        except PlaywrightTimeout:
-            continue
-    heading.wait_for()
-    settle(pg)
 
 
 def click_until(pg: Page, target: Locator, shown: str) -> None:
@@ -190,10 +123,7 @@ def test_the_dashboard_end_to_end(
     pg.goto(url)
     see(pg, "Sign in to continue")
     shot(pg, "01_sign_in")
-    pg.get_by_label("User name", exact=True).fill("admin")
-    pg.get_by_label("Password", exact=True).fill(PASSWORD)
-    pg.get_by_role("button", name="Sign in").click()
-    pg.get_by_role("heading", name="Overview").first.wait_for()
+    sign_in(pg, "admin", PASSWORD)
     see(pg, "worker(s) online")
     shot(pg, "02_overview")
 

@@ -30,6 +30,7 @@ def project_env(settings: Settings, **extra: str) -> dict[str, str]:
         "FACEREG_REDIS_URL": settings.redis_url,
         "FACEREG_DATA_DIR": str(settings.data_dir),
         "FACEREG_MODEL": "mobilefacenet",
+        "FACEREG_TIMEZONE": settings.timezone,
         **extra,
     }
 

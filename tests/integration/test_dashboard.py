@@ -1,12 +1,11 @@
 """The dashboard's pages run by Streamlit's AppTest against the real servers and a real worker process:
-sign-in, both roles on every page, and each page's actions followed to their effect in MongoDB/Chroma."""
+both roles on every page, and each page's actions followed to their effect in MongoDB/Chroma."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -16,16 +15,16 @@ from streamlit.testing.v1 import AppTest
 from dashboard.auth import User, set_user
 from model.pipeline import FacePipeline
 from services.attendance import record_event
-from services.config import REPO_ROOT, Settings, get_settings
+from services.config import Settings
 from services.context import ServiceContext, open_context
 from services.enrollment import ImageInput, enroll
 from services.galleries import ensure_gallery, get_gallery
 from services.persons import PersonInput
-from services.records import utcnow
-from tests.integration.conftest import isolated_settings, project_env
+from tests.integration.apptest import dashboard_environ, start, texts
+from tests.integration.conftest import isolated_settings
 from workers import client, local
 
-APP = REPO_ROOT / "dashboard" / "app.py"
+VIEWER_PASSWORD = "victor-password-1"
 ADMIN, VIEWER = User("alice", "admin"), User("victor", "viewer")
 PASSWORD = "alice-password-1"
 PAGES = {
@@ -45,47 +44,25 @@ Img = Callable[[str, int], Path]
 def dash(infra: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """The dashboard's settings in the environment, this process's Celery client on them, one worker."""
     redis_db3 = infra.redis_url.rsplit("/", 1)[0] + "/3"  # a queue of its own: no task of another module
-    settings = isolated_settings(infra, tmp_path_factory.mktemp("dash"), model="mobilefacenet", redis_url=redis_db3)
+    settings = isolated_settings(
+        infra, tmp_path_factory.mktemp("dash"), model="mobilefacenet", redis_url=redis_db3, timezone="Asia/Kolkata"
+    )
     users = settings.data_dir / "users.json"
     set_user(users, ADMIN.name, "admin", PASSWORD)
-    env = project_env(settings, FACEREG_DASHBOARD_USERS_FILE=str(users))
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
-    client.use_broker(settings.redis_url)
-    procs = local.start_workers(settings, 1, settings.data_dir / "logs", name="dash")
-    try:
-        assert local.wait_online(1, timeout=180) == 1, "the worker did not come online"
-        yield settings
-    finally:
-        local.stop_workers(procs)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        get_settings.cache_clear()
+    set_user(users, VIEWER.name, "viewer", VIEWER_PASSWORD)
+    with dashboard_environ(settings, users):
+        client.use_broker(settings.redis_url)
+        procs = local.start_workers(settings, 1, settings.data_dir / "logs", name="dash")
+        try:
+            assert local.wait_online(1, timeout=180) == 1, "the worker did not come online"
+            yield settings
+        finally:
+            local.stop_workers(procs)
 
 
 @pytest.fixture(scope="module")
 def ctx(dash: Settings, mfn: FacePipeline) -> ServiceContext:
     return open_context(dash, mfn)
-
-
-def start(user: User | None, page: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    if user is not None:
-        at.session_state["user"] = user
-    at.run()
-    if page:
-        at.switch_page(f"views/{page}.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def texts(at: AppTest) -> str:
-    kinds = (at.title, at.header, at.subheader, at.markdown, at.caption, at.success, at.warning, at.error, at.info)
-    return "\n".join(str(e.value) for kind in kinds for e in kind)
 
 
 def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 240.0) -> AppTest:
@@ -109,33 +86,6 @@ def enroll_direct(ctx: ServiceContext, name: str, paths: list[Path], gallery: st
     return enroll(ctx, PersonInput(name), images, gallery).person_id
 
 
-def test_nothing_but_the_sign_in_form_before_sign_in(dash: Settings) -> None:
-    at = start(None)
-    assert [t.value for t in at.title] == ["facereg"]
-    assert not at.metric and not at.dataframe and not at.sidebar.selectbox
-    at.text_input(key="login_name").input(ADMIN.name)
-    at.text_input(key="login_password").input("wrong-password")
-    at.button[0].click().run()
-    assert "Wrong user name or password." in texts(at)
-    assert [t.value for t in at.title] == ["facereg"]
-    at.text_input(key="login_password").input(PASSWORD)
-    at.button[0].click().run()
-    assert [t.value for t in at.title] == ["Overview"]
-    assert at.session_state["user"] == ADMIN
-
-
-def test_repeated_wrong_passwords_lock_the_form(dash: Settings) -> None:
-    at = start(None)
-    for _ in range(5):
-        at.text_input(key="login_name").input(ADMIN.name)
-        at.text_input(key="login_password").input("nope-nope-nope")
-        at.button[0].click().run()
-    at.text_input(key="login_password").input(PASSWORD)
-    at.button[0].click().run()
-    assert "Too many failed attempts" in texts(at)
-    assert [t.value for t in at.title] == ["facereg"]
-
-
 @pytest.mark.parametrize("user", [ADMIN, VIEWER], ids=["admin", "viewer"])
 def test_every_page_renders_for_both_roles(dash: Settings, user: User) -> None:
     at = start(user)
@@ -149,7 +99,7 @@ def test_viewer_is_refused_every_edit(dash: Settings, ctx: ServiceContext, lfw_i
     pid = enroll_direct(ctx, "Viewer Target", [lfw_image("Hugo_Chavez", 1)])
     at = start(VIEWER, "enroll")
     assert "Only an administrator can enroll people" in texts(at)
-    assert not at.file_uploader and not at.button
+    assert not at.file_uploader and [b.key for b in at.button] == ["logout"]
     at.session_state["people_selected"] = pid
     at.switch_page("views/people.py").run()
     assert "Viewer Target" in texts(at)
@@ -295,12 +245,15 @@ def test_attendance_report_shows_events_and_unknown_snapshots(
     dash: Settings, ctx: ServiceContext, lfw_image: Img
 ) -> None:
     pid = enroll_direct(ctx, "Gerhard Schroeder", [lfw_image("Gerhard_Schroeder", 1)])
-    now = utcnow()
+    # Fixed times: 23:30 and 00:30 UTC are two UTC days but one day (05:00, 06:00) at a site in Kolkata.
+    seen = datetime(2026, 1, 15, 0, 30, tzinfo=UTC)
     snap = cv2.cvtColor(cv2.imread(str(lfw_image("Naomi_Watts", 1))), cv2.COLOR_BGR2RGB)
-    record_event(ctx, pid, "Gerhard Schroeder", "gate-1", 0.8, when=now - timedelta(hours=1))
-    record_event(ctx, pid, "Gerhard Schroeder", "gate-1", 0.7, when=now)
-    record_event(ctx, None, None, "gate-1", 0.2, snapshot=snap, when=now)
+    record_event(ctx, pid, "Gerhard Schroeder", "gate-1", 0.8, when=seen - timedelta(hours=1))
+    record_event(ctx, pid, "Gerhard Schroeder", "gate-1", 0.7, when=seen)
+    record_event(ctx, None, None, "gate-1", 0.2, snapshot=snap, when=seen)
     at = start(VIEWER, "attendance")
+    at.date_input(key="attendance_days").set_value((date(2026, 1, 14), date(2026, 1, 15))).run()
+    assert at.date_input(key="attendance_days").label == f"Days ({dash.timezone})"
     rows = at.dataframe[0].value
     row = rows[rows["person"] == "Gerhard Schroeder"].iloc[0]
     assert row["events"] == 2 and row["days"] == 1

@@ -1,0 +1,112 @@
+"""Acceptance of the sign-in gate in a real headless Chromium: a freshly started dashboard process that
+nobody has signed in to is asked directly for `/` and every page URL of the app's own page table; each
+shows the sign-in form alone and nothing of the data. After sign-in as a viewer the pages open under the
+same URLs and the administrator's actions stay refused; after sign-out the data is gone again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from dashboard.auth import set_user
+from dashboard.navigation import PAGES
+from model.pipeline import FacePipeline
+from services.config import Settings
+from services.context import open_context
+from services.enrollment import ImageInput, enroll
+from services.persons import PersonInput
+from tests.e2e.browser import CHROMIUM, dashboard_server, go, require_chromium, see, settle, shot, sign_in
+from tests.integration.conftest import isolated_settings
+
+GALLERY = "gatecheck"
+ENROLLED = "Colin Powell"
+VIEWER, VIEWER_PASSWORD = "vera", "vera-password-1"
+# What a signed-out browser must never see: the enrolled name, the gallery, the model, counts' labels.
+SECRETS = (ENROLLED, GALLERY, "mobilefacenet", "Persons", "Faces")
+
+
+@pytest.fixture(scope="module")
+def fresh_dashboard(
+    infra: Settings, tmp_path_factory: pytest.TempPathFactory, mfn: FacePipeline, lfw: Path
+) -> Iterator[str]:
+    """A person enrolled, then a dashboard process started that nobody has signed in to."""
+    require_chromium()
+    redis_db5 = infra.redis_url.rsplit("/", 1)[0] + "/5"
+    settings = isolated_settings(
+        infra, tmp_path_factory.mktemp("gate"), model="mobilefacenet", redis_url=redis_db5, gallery=GALLERY
+    )
+    photo = lfw / "images" / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    result = enroll(open_context(settings, mfn), PersonInput(ENROLLED), [ImageInput(photo.name, photo.read_bytes())])
+    assert result.person_id
+    users = settings.data_dir / "users.json"
+    set_user(users, "admin", "admin", "gate-admin-password")
+    set_user(users, VIEWER, "viewer", VIEWER_PASSWORD)
+    with dashboard_server(settings, users, "gate-dashboard.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def page_urls(base: str) -> list[str]:
+    return [f"{base}/", *(f"{base}/{p.url_path}" for p in PAGES)]
+
+
+def assert_sign_in_only(pg: Page, where: str) -> None:
+    see(pg, "Sign in to continue", timeout=60_000)
+    expect(pg.get_by_label("Password", exact=True)).to_have_count(1)  # waits out a rerun in flight
+    settle(pg)
+    shown = pg.locator("body").inner_text()
+    leaked = [s for s in SECRETS if s in shown]
+    assert not leaked, f"{where} shows {leaked} before sign-in:\n{shown}"
+    assert pg.get_by_test_id("stSidebarNav").count() == 0, f"{where} lists the pages before sign-in"
+    assert pg.locator("img").count() == 0, f"{where} shows an image before sign-in"
+
+
+def test_every_url_of_a_fresh_dashboard_shows_only_the_sign_in_form(fresh_dashboard: str, browser: Browser) -> None:
+    for n, url in enumerate(page_urls(fresh_dashboard)):
+        context = browser.new_context(viewport={"width": 1280, "height": 900})  # a new browser, no session
+        pg = context.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(url)
+        assert_sign_in_only(pg, url)
+        if n in (0, 3):
+            shot(pg, f"gate_signed_out_{n}")
+        context.close()
+
+
+def test_a_viewer_opens_every_page_and_is_refused_every_admin_action(fresh_dashboard: str, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    pg.goto(f"{fresh_dashboard}/people")
+    sign_in(pg, VIEWER, VIEWER_PASSWORD, lands_on="People")  # the URL asked for opens after sign-in
+    assert pg.url.endswith("/people")
+    refusals = {
+        "enroll": "Only an administrator can enroll people",
+        "evaluation": "Only an administrator can run evaluations",
+        "duplicates": "an administrator decides",
+    }
+    for spec in PAGES[1:]:
+        go(pg, spec.title)
+        assert pg.url.rstrip("/").endswith(f"/{spec.url_path}"), (spec.title, pg.url)
+        assert pg.get_by_test_id("stException").count() == 0, spec.title
+        if spec.url_path in refusals:
+            see(pg, refusals[spec.url_path], timeout=30_000)
+    go(pg, "People")
+    pg.get_by_text(ENROLLED).first.wait_for(state="attached")  # a data-grid cell (drawn on a canvas)
+    assert pg.get_by_role("button", name="Delete permanently").count() == 0
+    shot(pg, "gate_viewer_people")
+    pg.get_by_role("button", name="Sign out").click()
+    assert_sign_in_only(pg, "after sign-out")
+    context.close()
