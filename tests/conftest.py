@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,13 @@ def clock_start(value: str, today: datetime) -> datetime:
         return today.astimezone(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
     moment = datetime.fromisoformat(value)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def machine_now() -> datetime:
+    """The machine's clock, the one child processes (workers, CLIs, the dashboard) see, also while
+    `--clock` moves this process's."""
+    escape = time_machine.escape_hatch
+    return datetime.fromtimestamp(escape.time.time() if escape.is_travelling() else time.time(), UTC)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -95,6 +103,16 @@ def mfn(settings: Settings) -> FacePipeline:
 @pytest.fixture(scope="session")
 def mfn_yunet(settings: Settings) -> FacePipeline:
     return build_pipeline(settings, model="mobilefacenet", runtime="torch", detector="yunet")
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual permissive umask for this process and the children it starts; restored afterwards."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 def free_port() -> int:

@@ -89,7 +89,7 @@ def upload(pg: Page, index: int, paths: list[Path]) -> None:
     uploader = pg.get_by_test_id("stFileUploader").nth(index)
     chips = uploader.get_by_text(re.compile(r"^[\d.]+\s?[KM]?B$"))
     last = paths[-1].name[-9:]  # long names are shortened in the middle
-    for _ in range(3):
+    for _ in range(5):
         settle(pg)
         inputs.nth(index).set_input_files([str(p) for p in paths])
         deadline = time.monotonic() + 15

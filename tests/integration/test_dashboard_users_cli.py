@@ -16,8 +16,8 @@ import pytest
 from dashboard.auth import authenticate, hash_password, load_users, set_user
 from services.config import REPO_ROOT, Settings
 from services.db import connect
-from services.records import utcnow
 from services.signin_throttle import MAX_USER_FAILURES, SigninThrottle
+from tests.conftest import machine_now
 
 SCRIPT = REPO_ROOT / "scripts" / "dashboard_users.py"
 
@@ -190,8 +190,10 @@ def test_a_sign_in_lock_shows_in_list_and_an_admin_lifts_it(infra: Settings, tmp
     set_user(users, "bob", "viewer", "bob-password-1")
     uri = infra.mongo_uri.rsplit("/", 1)[0] + f"/locks{uuid.uuid4().hex[:8]}"
     throttle = SigninThrottle(connect(uri))
+    # The CLI is another process on the machine's clock, not on this test's (pytest --clock moves ours).
+    now = machine_now()
     for _ in range(MAX_USER_FAILURES):
-        throttle.record_failure("alice", "198.51.100.4", utcnow())
+        throttle.record_failure("alice", "198.51.100.4", now)
     env = {"FACEREG_MONGO_URI": uri, "FACEREG_TIMEZONE": "Asia/Kolkata"}
     listed = cli(users, "list", env=env)
     assert listed.returncode == 0, listed.stderr
@@ -201,6 +203,6 @@ def test_a_sign_in_lock_shows_in_list_and_an_admin_lifts_it(infra: Settings, tmp
     unlocked = cli(users, "unlock", "ALICE", env=env)
     assert (unlocked.returncode, unlocked.stdout.strip()) == (0, "alice unlocked")
     assert "locked" not in cli(users, "list", env=env).stdout
-    assert throttle.active_lock("alice", "198.51.100.4", utcnow()) is None
+    assert throttle.active_lock("alice", "198.51.100.4", now) is None
     entry = throttle.locks.database["audit"].find_one({"action": "signin_unlocked"})
     assert entry is not None and entry["subject"] == "user:alice"

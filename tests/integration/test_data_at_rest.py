@@ -59,16 +59,6 @@ class Local:
 
 
 @pytest.fixture
-def umask_022() -> Iterator[None]:
-    """The usual permissive umask for this process and the children it starts; restored afterwards."""
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
-@pytest.fixture
 def local(tmp_path: Path, umask_022: None) -> Iterator[Local]:
     missing = [p for p in ("redis-server", "secantusd-py") if not (Path(sys.executable).parent / p).exists()]
     missing = [p for p in missing if not shutil.which(p)]

@@ -6,7 +6,6 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,16 +37,6 @@ def loose_entries(root: Path) -> list[str]:
             if not p.is_symlink() and mode(p) & 0o077:
                 out.append(f"{oct(mode(p))} {p}")
     return out
-
-
-@pytest.fixture
-def umask_022() -> Iterator[None]:
-    """A permissive umask like most users', restored afterwards."""
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 @pytest.fixture
