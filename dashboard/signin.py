@@ -91,9 +91,11 @@ def throttle_name(typed: str) -> str:
 
 
 def locked_message(lock: Lock) -> str:
-    what = "this user name" if lock.kind == "user" else "your address"
     until = lock.until.astimezone(settings().tz)
+    when = f"until {until:%Y-%m-%d %H:%M:%S} ({until.tzname()})"
+    if lock.kind == "addr":
+        return f"Too many failed sign-ins from your address: sign-in from it is locked {when}."
     return (
-        f"Too many failed sign-ins: {what} is locked until {until:%Y-%m-%d %H:%M:%S} ({until.tzname()}). "
+        f"Too many failed sign-ins: this user name is locked {when}. "
         "An administrator can lift it with `python scripts/dashboard_users.py unlock NAME`."
     )
