@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard.session import context
+from dashboard.session import context, signed_in_user
 from services.errors import NotFound
 from services.jobs import get_job
 from workers import client
@@ -81,6 +81,8 @@ def show_failure(status: TaskStatus) -> bool:
 
 @st.fragment(run_every=1.0)
 def _live(key: str, tid: str, label: str) -> None:
+    if signed_in_user(touch=False) is None:  # the session ended while this polled: the whole app reruns
+        st.rerun()
     status = client.status(tid)
     if status.done:
         st.rerun()

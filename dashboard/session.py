@@ -65,9 +65,10 @@ def end_session(reason: str, action: str) -> None:
         st.session_state[ENDED_KEY] = reason
 
 
-def signed_in_user() -> User | None:
+def signed_in_user(touch: bool = True) -> User | None:
     """The signed-in user, after checking that the session is still valid: not idle for longer than the
-    timeout, and the user still exists with the password and role they signed in with."""
+    timeout, and the user still exists with the password and role they signed in with. `touch=False`
+    (a page polling by itself, not the person) checks without counting as activity."""
     user = current_user()
     if user is None:
         return None
@@ -84,7 +85,8 @@ def signed_in_user() -> User | None:
     if stamp is None or stamp != st.session_state.get(STAMP_KEY):
         end_session("Your account was changed or removed: sign in again.", "session_revoked")
         return None
-    st.session_state[SEEN_KEY] = now
+    if touch:
+        st.session_state[SEEN_KEY] = now
     return user
 
 

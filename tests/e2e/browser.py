@@ -4,6 +4,7 @@ and waits on Streamlit's own script state (never fixed sleeps)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -90,3 +91,21 @@ def sign_in(pg: Page, name: str, password: str, lands_on: str = "Overview") -> N
     pg.get_by_role("button", name="Sign in").click()
     pg.get_by_role("heading", name=lands_on).first.wait_for()
     settle(pg)
+
+
+def upload(pg: Page, index: int, paths: list[Path]) -> None:
+    """Upload into the index-th file uploader. Files set while a rerun replaces the input are lost, so
+    wait until the uploader shows a chip (its size, "7.8KB") per file, and retry."""
+    inputs = pg.locator('[data-testid="stFileUploader"] input[type="file"]')
+    uploader = pg.get_by_test_id("stFileUploader").nth(index)
+    chips = uploader.get_by_text(re.compile(r"^[\d.]+\s?[KM]?B$"))
+    last = paths[-1].name[-9:]  # long names are shortened in the middle
+    for _ in range(5):
+        settle(pg)
+        inputs.nth(index).set_input_files([str(p) for p in paths])
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if chips.count() >= len(paths) and last in uploader.inner_text():
+                return
+            pg.wait_for_timeout(250)
+    raise AssertionError(f"the uploader did not take {[p.name for p in paths]}")

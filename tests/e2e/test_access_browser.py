@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -18,21 +19,28 @@ from services.config import Settings
 from services.context import open_context
 from services.enrollment import ImageInput, enroll
 from services.persons import PersonInput
-from tests.e2e.browser import CHROMIUM, dashboard_server, go, require_chromium, see, settle, shot, sign_in
+from tests.e2e.browser import CHROMIUM, dashboard_server, go, require_chromium, see, settle, shot, sign_in, upload
 from tests.integration.conftest import isolated_settings
 
 GALLERY = "gatecheck"
 ENROLLED = "Colin Powell"
 VIEWER, VIEWER_PASSWORD = "vera", "vera-password-1"
+ADMIN_PASSWORD = "gate-admin-password"
 # What a signed-out browser must never see: the enrolled name, the gallery, the model, counts' labels.
 SECRETS = (ENROLLED, GALLERY, "mobilefacenet", "Persons", "Faces")
+
+
+class Gate(NamedTuple):
+    url: str
+    users: Path  # its users file
 
 
 @pytest.fixture(scope="module")
 def fresh_dashboard(
     infra: Settings, tmp_path_factory: pytest.TempPathFactory, mfn: FacePipeline, lfw: Path
-) -> Iterator[str]:
-    """A person enrolled, then a dashboard process started that nobody has signed in to."""
+) -> Iterator[Gate]:
+    """A person enrolled, then a dashboard process started that nobody has signed in to (and no worker, so
+    submitted jobs stay queued and their pages keep polling)."""
     require_chromium()
     redis_db5 = infra.redis_url.rsplit("/", 1)[0] + "/5"
     settings = isolated_settings(
@@ -42,10 +50,10 @@ def fresh_dashboard(
     result = enroll(open_context(settings, mfn), PersonInput(ENROLLED), [ImageInput(photo.name, photo.read_bytes())])
     assert result.person_id
     users = settings.data_dir / "users.json"
-    set_user(users, "admin", "admin", "gate-admin-password")
+    set_user(users, "admin", "admin", ADMIN_PASSWORD)
     set_user(users, VIEWER, "viewer", VIEWER_PASSWORD)
     with dashboard_server(settings, users, "gate-dashboard.log") as url:
-        yield url
+        yield Gate(url, users)
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +81,8 @@ def assert_sign_in_only(pg: Page, where: str) -> None:
     assert pg.locator("img").count() == 0, f"{where} shows an image before sign-in"
 
 
-def test_every_url_of_a_fresh_dashboard_shows_only_the_sign_in_form(fresh_dashboard: str, browser: Browser) -> None:
-    for n, url in enumerate(page_urls(fresh_dashboard)):
+def test_every_url_of_a_fresh_dashboard_shows_only_the_sign_in_form(fresh_dashboard: Gate, browser: Browser) -> None:
+    for n, url in enumerate(page_urls(fresh_dashboard.url)):
         context = browser.new_context(viewport={"width": 1280, "height": 900})  # a new browser, no session
         pg = context.new_page()
         pg.set_default_timeout(60_000)
@@ -85,11 +93,11 @@ def test_every_url_of_a_fresh_dashboard_shows_only_the_sign_in_form(fresh_dashbo
         context.close()
 
 
-def test_a_viewer_opens_every_page_and_is_refused_every_admin_action(fresh_dashboard: str, browser: Browser) -> None:
+def test_a_viewer_opens_every_page_and_is_refused_every_admin_action(fresh_dashboard: Gate, browser: Browser) -> None:
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     pg = context.new_page()
     pg.set_default_timeout(60_000)
-    pg.goto(f"{fresh_dashboard}/people")
+    pg.goto(f"{fresh_dashboard.url}/people")
     sign_in(pg, VIEWER, VIEWER_PASSWORD, lands_on="People")  # the URL asked for opens after sign-in
     assert pg.url.endswith("/people")
     refusals = {
@@ -109,4 +117,22 @@ def test_a_viewer_opens_every_page_and_is_refused_every_admin_action(fresh_dashb
     shot(pg, "gate_viewer_people")
     pg.get_by_role("button", name="Sign out").click()
     assert_sign_in_only(pg, "after sign-out")
+    context.close()
+
+
+def test_a_page_polling_a_job_signs_out_when_the_password_changes(
+    fresh_dashboard: Gate, browser: Browser, lfw: Path
+) -> None:
+    """A queued job's progress polls every second without a click; the session check runs there too."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    pg.goto(f"{fresh_dashboard.url}/enroll")
+    sign_in(pg, "admin", ADMIN_PASSWORD, lands_on="Enroll a person")
+    upload(pg, 0, [lfw / "images" / "Colin_Powell" / "Colin_Powell_0002.jpg"])
+    see(pg, "No worker is online", timeout=60_000)  # the photo check is queued; its progress polls
+    set_user(fresh_dashboard.users, "admin", "admin", "a-new-admin-password", replace=True)
+    assert_sign_in_only(pg, "a polling page after the password changed")
+    see(pg, "Your account was changed or removed", timeout=10_000)
+    shot(pg, "gate_revoked_while_polling")
     context.close()

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,7 +20,18 @@ from services.config import Settings
 from services.context import ServiceContext, open_context
 from services.enrollment import ImageInput, enroll
 from services.persons import PersonInput
-from tests.e2e.browser import CHROMIUM, SHOTS, dashboard_server, go, require_chromium, see, settle, shot, sign_in
+from tests.e2e.browser import (
+    CHROMIUM,
+    SHOTS,
+    dashboard_server,
+    go,
+    require_chromium,
+    see,
+    settle,
+    shot,
+    sign_in,
+    upload,
+)
 from tests.integration.conftest import isolated_settings
 from workers import client, local, payloads
 
@@ -80,24 +89,6 @@ def click_until(pg: Page, target: Locator, shown: str) -> None:
         except PlaywrightTimeout:
             continue
     see(pg, shown)
-
-
-def upload(pg: Page, index: int, paths: list[Path]) -> None:
-    """Upload into the index-th file uploader. Files set while a rerun replaces the input are lost, so
-    wait until the uploader shows a chip (its size, "7.8KB") per file, and retry."""
-    inputs = pg.locator('[data-testid="stFileUploader"] input[type="file"]')
-    uploader = pg.get_by_test_id("stFileUploader").nth(index)
-    chips = uploader.get_by_text(re.compile(r"^[\d.]+\s?[KM]?B$"))
-    last = paths[-1].name[-9:]  # long names are shortened in the middle
-    for _ in range(5):
-        settle(pg)
-        inputs.nth(index).set_input_files([str(p) for p in paths])
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if chips.count() >= len(paths) and last in uploader.inner_text():
-                return
-            pg.wait_for_timeout(250)
-    raise AssertionError(f"the uploader did not take {[p.name for p in paths]}")
 
 
 def enroll_in_browser(pg: Page, name: str, photos: list[Path]) -> None:
