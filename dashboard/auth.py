@@ -23,12 +23,13 @@ import os
 import re
 import secrets
 import stat
-import tempfile
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from services.private_files import private_mkdir, write_private
 
 Role = Literal["admin", "viewer"]
 ROLES: tuple[Role, ...] = ("admin", "viewer")
@@ -234,8 +235,7 @@ def _lock_path(path: Path) -> Path:
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """An exclusive flock on `<users file>.lock` (created 0600; the folder 0700 when it is created here)."""
-    if not path.parent.is_dir():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_mkdir(path.parent)
     lock = _lock_path(path)
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -249,29 +249,8 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _write(path: Path, users: dict[str, dict[str, str]]) -> None:
-    """Replace the users file atomically: a unique 0600 temporary file in the same folder, fsynced, renamed."""
-    data = json.dumps(users, indent=2, sort_keys=True).encode() + b"\n"
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(name)
-    try:
-        os.fchmod(fd, 0o600)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        tmp.replace(path)  # os.replace: atomic, and a symlink at `path` would be replaced, not followed
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Replace the users file atomically through a unique 0600 temporary file, fsynced (services.private_files)."""
+    write_private(path, json.dumps(users, indent=2, sort_keys=True).encode() + b"\n", durable=True)
 
 
 def _b64(data: bytes) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from services.cli import run
 from services.config import REPO_ROOT
+from services.private_files import write_private
 
 DEFAULT_OUTPUT = REPO_ROOT / ".env.compose"
 EXIT_REFUSED = 2
@@ -60,23 +61,15 @@ CHROMA_TOKEN={new_secret()}
 """
 
 
-def write_private(path: Path, text: str, force: bool) -> None:
-    """Create `path` with mode 0600 from the start (O_EXCL: never through an existing file or link).
-
-    With `force` the new file is written beside it and renamed over it, so the old one is replaced at once.
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    target = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp") if force else path
-    fd = os.open(target, flags, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        if force:
-            target.replace(path)
-    except BaseException:
-        if force:
-            target.unlink(missing_ok=True)
-        raise
+def write_env(path: Path, text: str, force: bool) -> None:
+    """Create `path` 0600 from the start (O_EXCL: never through an existing file or link); with `force`,
+    replace it at once through a private temporary file (services.private_files.write_private)."""
+    if force:
+        write_private(path, text.encode(), durable=True)
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 def main() -> int:
@@ -89,7 +82,7 @@ def main() -> int:
         parser.error("--mongo-user: letters, digits, '_' and '-' only (it goes into a URL unquoted)")
     path: Path = args.output
     try:
-        write_private(path, render(args.mongo_user), args.force)
+        write_env(path, render(args.mongo_user), args.force)
     except FileExistsError:
         print(f"error: {path} exists; keep it, or pass --force to replace its secrets", file=sys.stderr)
         return EXIT_REFUSED

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -168,17 +168,13 @@ def daily_report(
         local = e.time.astimezone(zone)
         key = (local.date(), e.person_id)
         cur = rows.get(key)
-        if cur is None:
-            rows[key] = DailyPresence(key[0], e.person_id, e.display_name or "", local, local, 1)
-        else:
-            rows[key] = DailyPresence(
-                key[0],
-                e.person_id,
-                cur.display_name,
-                min(cur.first_seen, local),
-                max(cur.last_seen, local),
-                cur.count + 1,
+        rows[key] = (
+            DailyPresence(key[0], e.person_id, e.display_name or "", local, local, 1)
+            if cur is None
+            else replace(
+                cur, first_seen=min(cur.first_seen, local), last_seen=max(cur.last_seen, local), count=cur.count + 1
             )
+        )
     return sorted(rows.values(), key=lambda r: (r.day, r.display_name))
 
 

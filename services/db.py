@@ -56,6 +56,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     "audit": [IndexModel([("time", DESCENDING)], name="time"), IndexModel([("subject", ASCENDING)], name="subject")],
     "dedup_reviews": [IndexModel([("gallery", ASCENDING), ("status", ASCENDING)], name="gallery_status")],
     "rejections": [IndexModel([("gallery", ASCENDING)], name="gallery")],
+    # Dashboard sign-in failures (services.signin_throttle), dropped after a day.
+    "signin_failures": [
+        IndexModel([("key", ASCENDING), ("time", ASCENDING)], name="key_time"),
+        IndexModel([("time", ASCENDING)], name="expire", expireAfterSeconds=86_400),
+    ],
 }
 
 

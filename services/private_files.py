@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import tempfile
 import threading
 from pathlib import Path
 from typing import BinaryIO
@@ -62,18 +63,29 @@ def private_mkdir(path: Path) -> None:
         folder.chmod(DIR_MODE)  # mkdir's mode passes through the umask
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write `path` atomically (a `.part` file renamed over it), 0600, its missing folders 0700."""
+def write_private(path: Path, data: bytes, durable: bool = False) -> None:
+    """Write `path` atomically, 0600, its missing folders 0700: a unique temporary file beside it (created
+    exclusively, so never through a leftover file or a planted link) renamed over it. `durable` also
+    fsyncs the file and its folder (for small files that must survive a power cut, such as the users file)."""
     private_mkdir(path.parent)
-    tmp = path.with_name(path.name + ".part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    tmp = Path(name)
     try:
-        os.fchmod(fd, FILE_MODE)  # a leftover .part keeps its old mode through O_TRUNC
-        with os.fdopen(fd, "wb", closefd=False) as f:
+        with os.fdopen(fd, "wb") as f:
             f.write(data)
-    finally:
-        os.close(fd)
-    tmp.replace(path)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable:
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def open_private_log(path: Path) -> BinaryIO:

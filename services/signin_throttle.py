@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from services.db import Doc
 from services.records import as_utc
-
-Doc = dict[str, Any]
 
 MAX_USER_FAILURES = 5
 MAX_ADDRESS_FAILURES = 20
@@ -26,7 +24,6 @@ WINDOW = timedelta(minutes=15)
 LOCK = timedelta(minutes=15)
 MAX_LOCK = timedelta(hours=24)
 REPEAT_WINDOW = timedelta(hours=24)  # a lock within this long after the last one lasts twice as long
-KEEP_FAILURES = timedelta(days=1)  # failures older than this are dropped by a TTL index
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +45,9 @@ class SigninThrottle:
     """Failures and locks in two MongoDB collections of the facereg database."""
 
     def __init__(self, db: Database[Doc]) -> None:
+        # Their indexes, and the TTL that drops failures after a day, are in services.db.INDEXES.
         self.failures: Collection[Doc] = db["signin_failures"]
         self.locks: Collection[Doc] = db["signin_locks"]
-        self.failures.create_indexes(
-            [
-                IndexModel([("key", ASCENDING), ("time", ASCENDING)], name="key_time"),
-                IndexModel([("time", ASCENDING)], name="expire", expireAfterSeconds=int(KEEP_FAILURES.total_seconds())),
-            ]
-        )
 
     def active_lock(self, name: str, address: str, now: datetime) -> Lock | None:
         """The lock that refuses this name or this address now, the later-ending one if both."""
