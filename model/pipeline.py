@@ -13,7 +13,7 @@ from model.alignment import centre_crop_landmarks
 from model.detection import Detector, DetectorOptions, detect_faces, primary_face
 from model.embedders import Embedder
 from model.errors import FaceregError, FaceTooSmall, NoFace
-from model.image_io import ImageLimits, decode_image, load_image
+from model.image_io import ImageLimits, check_dimensions, decode_image, load_image
 from model.quality import FaceQuality, assess
 from model.types import Detection, FloatArray, ImageArray
 from model.zoo import EmbeddingContract
@@ -48,7 +48,9 @@ class FacePipeline:
         return self.embedder.contract
 
     def load(self, source: ImageSource) -> ImageArray:
+        """Pixels from bytes or a file (reduced to `limits.work_pixels`), or an array, checked as a declared size is."""
         if isinstance(source, np.ndarray):
+            check_dimensions(source.shape[1], source.shape[0], self.options.limits)
             return source
         if isinstance(source, bytes):
             return decode_image(source, self.options.limits)

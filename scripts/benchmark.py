@@ -1,40 +1,61 @@
 """Benchmarks that write report files (speed and memory targets live here, not in tests).
 
 python scripts/benchmark.py embed [--images N] [--out reports/benchmarks]
+python scripts/benchmark.py index [--sizes 100000,1000000] [--dim 128]
+python scripts/benchmark.py queue [--people N]
+python scripts/benchmark.py decode [--code-dir OLD_TREE] [--kill-above-gib 6]
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from bench_decode import detect_one
+from bench_decode import run_all as run_decode
 from bench_embed import run_all, run_one, summary_table
 from bench_index import run_all as run_index
 from bench_queue import run_all as run_queue
 
+from services.cli import parser as cli_parser
 from services.cli import print_json, run, setup_logging
+from services.cli_args import POSITIVE, bounded_float, existing_dir
 from services.config import get_settings
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli_parser(__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     embed = sub.add_parser("embed", help="detection ms/image, embedding faces/s, torch vs ONNX, peak memory")
-    embed.add_argument("--images", type=int, default=40)
+    embed.add_argument("--images", type=POSITIVE, default=40)
     embed.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
     index = sub.add_parser("index", help="Chroma add/query/recall at several sizes, MongoDB rates")
     index.add_argument("--sizes", default="100000,1000000", help="comma-separated vector counts")
-    index.add_argument("--dim", type=int, default=128, help="the model's dimension (128 MobileFaceNet, 512 R50)")
+    index.add_argument("--dim", type=POSITIVE, default=128, help="the model's dimension (128 MobileFaceNet, 512 R50)")
     index.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
     queue = sub.add_parser("queue", help="registration images/s: inline vs 1 and 2 workers, batched vs not")
-    queue.add_argument("--people", type=int, default=100)
+    queue.add_argument("--people", type=POSITIVE, default=100)
     queue.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
+    decode = sub.add_parser("decode", help="verify_faces.py on hostile images: time, peak memory, outcome")
+    decode.add_argument("--code-dir", type=existing_dir, help="also measure this tree (the code before the fix)")
+    decode.add_argument(
+        "--kill-above-gib", type=bounded_float(0.5, 64.0), default=6.0, help="memory ceiling of a run, GiB"
+    )
+    decode.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
+    det = sub.add_parser("detect-one", help="(internal) MTCNN's memory on one image size, in this process")
+    det.add_argument("side", type=POSITIVE)
+    det.add_argument("content", choices=["faces", "noise", "40 px faces"])
     one = sub.add_parser("embed-one", help="(internal) one configuration in this process")
     one.add_argument("config", nargs="+")
     args = parser.parse_args()
     setup_logging()
     if args.command == "embed-one":
         print_json(run_one(get_settings(), args.config))
+        return 0
+    if args.command == "detect-one":
+        print_json(detect_one(get_settings(), args.side, args.content))
+        return 0
+    if args.command == "decode":
+        print_json(run_decode(get_settings(), args.out, args.code_dir, args.kill_above_gib))
         return 0
     if args.command == "queue":
         print_json(run_queue(args.people, args.out, get_settings()))

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from model.errors import FaceregError
 from services.private_files import private_umask
 
 EXIT_BAD_INPUT = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose misuse message is one line (`prog: error: ...`, no usage block) and exit 2.
+
+    `--help` still prints the whole usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def parser(doc: str | None) -> Parser:
+    """The parser of a script whose module docstring is its help text."""
+    return Parser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -33,6 +33,8 @@ def start_workers(
         "FACEREG_MODEL": settings.model,
         "FACEREG_RUNTIME": settings.runtime,
         "FACEREG_DETECTOR": settings.detector,
+        "FACEREG_INPUT_ROOTS": os.pathsep.join(map(str, settings.allowed_input_roots)),
+        "FACEREG_INSTALL_NAME": settings.install,
     }
     if settings.chroma_host:
         env["FACEREG_CHROMA_HOST"] = settings.chroma_host

@@ -259,3 +259,106 @@ def test_load_image_decode_error_names_path(tmp_path: Path) -> None:
     with pytest.raises(InvalidImage, match="not an image") as info:
         load_image(str(path))
     assert str(path) in str(info.value)
+
+
+# --- memory bounds: slivers, reduced decoding, decoder budgets --------------------------------------
+
+
+def test_thin_image_refused_before_decoding() -> None:
+    # The 9 KB PNG of issue 10: 3 MP, within every other limit, enlarged 14x by detection before the fix.
+    with pytest.raises(InvalidImage, match=r"16x187500: one side is 11719 times the other; at most 10"):
+        decode_image(png_declaring(16, 187_500))
+
+
+@pytest.mark.parametrize(("size", "accepted"), [((20, 200), True), ((200, 20), True), ((20, 201), False)])
+def test_aspect_ratio_limit(size: tuple[int, int], accepted: bool) -> None:
+    data = encode(two_tone(size), "PNG")
+    if accepted:
+        assert decode_image(data).shape == (size[1], size[0], 3)
+    else:
+        with pytest.raises(InvalidImage, match="times the other"):
+            decode_image(data)
+
+
+def test_large_jpeg_is_decoded_reduced() -> None:
+    data = encode(two_tone((1600, 1200)), "JPEG", quality=90)
+    limits = ImageLimits(work_pixels=120_000)
+    arr = decode_image(data, limits)
+    assert_rgb(arr, 300, 400)  # libjpeg decodes at 1/4 scale directly: 1600x1200 is never in memory
+    assert_close(arr[150, 50], RED, tol=12)
+    assert_close(arr[150, 350], BLUE, tol=12)
+
+
+@pytest.mark.parametrize("size", [(4001, 3000), (3000, 4001), (2500, 2499)])
+def test_decoded_pixels_never_exceed_the_working_size(size: tuple[int, int]) -> None:
+    limits = ImageLimits(work_pixels=1_000_000)
+    arr = decode_image(encode(two_tone(size), "JPEG", quality=50), limits)
+    assert arr.shape[0] * arr.shape[1] <= limits.work_pixels
+    assert abs(arr.shape[1] / arr.shape[0] - size[0] / size[1]) < 0.01
+
+
+def test_large_grey_png_is_reduced_strip_by_strip() -> None:
+    img = Image.new("L", (2400, 1000), 0)  # 2.4 MP: several strips
+    img.paste(255, (0, 500, 2400, 1000))
+    arr = decode_image(encode(img, "PNG"), ImageLimits(work_pixels=150_000))
+    assert_rgb(arr, 250, 600)
+    assert tuple(arr[10, 300]) == (0, 0, 0)
+    assert tuple(arr[240, 300]) == WHITE
+
+
+def test_large_rgba_png_is_composited_on_white_when_reduced() -> None:
+    img = Image.new("RGBA", (1200, 1200), (0, 0, 0, 0))
+    img.paste((255, 0, 0, 255), (600, 0, 1200, 1200))
+    arr = decode_image(encode(img, "PNG"), ImageLimits(work_pixels=90_000))
+    assert_rgb(arr, 300, 300)
+    assert tuple(arr[150, 50]) == WHITE
+    assert tuple(arr[150, 250]) == RED
+
+
+def test_32bit_grey_strips_share_one_brightness_scale() -> None:
+    # 2 MP of 32-bit grey: the top strips hold 200000 (the maximum, so white), the bottom ones 100000.
+    values = np.full((2048, 1024), 100_000, dtype=np.int32)
+    values[:1024] = 200_000
+    arr = decode_image(encode(Image.fromarray(values, mode="I"), "TIFF"), ImageLimits(work_pixels=32_768))
+    assert_rgb(arr, 256, 128)
+    assert tuple(arr[10, 64]) == WHITE
+    assert_close(arr[250, 64], (128, 128, 128), tol=1)
+
+
+@pytest.mark.parametrize(("fmt", "mode"), [("JPEG", "RGB"), ("PNG", "RGB"), ("PNG", "RGBA")])
+def test_exif_orientation_is_applied_to_reduced_images(fmt: str, mode: str) -> None:
+    # Stored 1600 wide x 800 high with a red top-left corner; displayed 800 wide x 1600 high.
+    img = Image.new(mode, (1600, 800), BLUE)
+    img.paste(RED, (0, 0, 400, 200))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    arr = decode_image(encode(img, fmt, exif=exif.tobytes()), ImageLimits(work_pixels=80_000))
+    assert_rgb(arr, 400, 200)
+    assert_close(arr[20, 180], RED, tol=12)  # the top-left corner moved to the top-right
+    assert_close(arr[20, 20], BLUE, tol=12)
+    assert_close(arr[380, 180], BLUE, tol=12)
+
+
+def test_decoder_budget_refuses_an_expensive_format_before_decoding() -> None:
+    data = encode(two_tone((64, 64)), "WEBP")  # libwebp and Pillow hold four RGBA copies: 16 bytes a pixel
+    with pytest.raises(ImageTooLarge, match=r"64x64 WEBP would take"):
+        decode_image(data, ImageLimits(max_decode_bytes=64 * 64 * 16 - 1))
+    assert decode_image(data, ImageLimits(max_decode_bytes=64 * 64 * 16)).shape == (64, 64, 3)
+
+
+@pytest.mark.parametrize(("subsampling", "accepted"), [("4:2:0", True), ("4:4:4", False)])
+def test_jpeg_budget_counts_every_dct_coefficient(subsampling: str, accepted: bool) -> None:
+    # A progressive (or multi-scan) JPEG keeps all its coefficients, whatever the output scale: 2 bytes per
+    # sample, 3 samples a pixel at 4:4:4 and 1.5 at 4:2:0.
+    data = encode(two_tone((64, 64)), "JPEG", subsampling=subsampling, progressive=True)
+    limits = ImageLimits(max_decode_bytes=64 * 64 * 4)
+    if accepted:
+        assert decode_image(data, limits).shape == (64, 64, 3)
+    else:
+        with pytest.raises(ImageTooLarge, match="JPEG would take"):
+            decode_image(data, limits)
+
+
+def test_formats_without_a_measured_decoder_are_refused() -> None:
+    with pytest.raises(InvalidImage, match="not an image in a known format"):
+        decode_image(encode(two_tone(), "PPM"))
