@@ -73,6 +73,7 @@ class Settings(BaseSettings):
             return self.install_name
         db = self.mongo_uri.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] if self.mongo_uri.count("/") >= 3 else ""
         return re.sub(r"[^a-z0-9_-]", "-", db.lower())[:40].strip("-_") or "facereg"
+
     dashboard_port: int = Field(default=8501, ge=1, le=65535)
     dashboard_users_file: Path | None = None  # None: <data_dir>/dashboard_users.json
     # A dashboard session that shows no activity for this long is signed out.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -41,11 +42,15 @@ class EmbeddedImages:
 def read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    return parse_csv(path.read_bytes(), str(path), required)
+
+
+def parse_csv(data: bytes, source: str, required: Sequence[str]) -> list[dict[str, str]]:
+    """The rows of a CSV with the `required` columns; bytes that are not UTF-8 kept as a file name keeps them."""
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8", "surrogateescape"), newline="")))
     missing = [c for c in required if not rows or c not in rows[0]]
     if missing:
-        raise DatasetError(f"{path}: missing column(s) {', '.join(missing)} (needs {', '.join(required)})")
+        raise DatasetError(f"{source}: missing column(s) {', '.join(missing)} (needs {', '.join(required)})")
     return rows
 
 

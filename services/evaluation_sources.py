@@ -8,16 +8,19 @@ from collections import defaultdict
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from model.errors import InvalidImage
 from services.bulk import plan_folder, select_persons
 from services.context import ServiceContext
 from services.dedup import IMAGE_SUFFIXES
-from services.evaluation import DatasetError, read_csv
+from services.evaluation import DatasetError, parse_csv
 from services.galleries import get_gallery
-from services.gallery_evaluation import SplitRow, rows_from_csv
+from services.gallery_evaluation import SplitRow, input_roots, rows_from_csv
+from services.input_paths import printable, read_input, resolve_folder
 from services.persons import names_of
 
 MAX_ZIP_MEMBERS = 50_000
 MAX_ZIP_BYTES = 4 * 1024**3  # uncompressed
+MAX_SPLIT_CSV_BYTES = 64 * 1024**2
 
 
 def folder_rows(root: Path, enroll_per_person: int, max_persons: int = 0) -> list[SplitRow]:
@@ -30,10 +33,13 @@ def folder_rows(root: Path, enroll_per_person: int, max_persons: int = 0) -> lis
     plans = select_persons(plan_folder(root, "eval", enroll_per_person), max_persons=max_persons)
     rows = []
     for plan in plans:
-        rows += [SplitRow(str(p.relative_to(root)), plan.folder, "enroll") for p in plan.enroll]
-        rows += [SplitRow(str(p.relative_to(root)), plan.folder, "probe") for p in plan.probes]
+        identity = printable(plan.folder)  # stored: UTF-8-safe whatever the folder's name
+        rows += [SplitRow(str(p.relative_to(root)), identity, "enroll") for p in plan.enroll]
+        rows += [SplitRow(str(p.relative_to(root)), identity, "probe") for p in plan.probes]
     if not any(r.role == "probe" for r in rows):
-        raise DatasetError(f"{root}: no person has more than {enroll_per_person} image(s), so nothing is left to probe")
+        raise DatasetError(
+            f"{printable(root)}: no person has more than {enroll_per_person} image(s), so nothing is left to probe"
+        )
     return rows
 
 
@@ -56,14 +62,27 @@ def gallery_rows(ctx: ServiceContext, gallery: str, enroll_per_person: int) -> l
     return rows
 
 
+def split_rows(path: str, roots: list[Path]) -> list[SplitRow]:
+    """The rows of a split CSV read only under `roots` (OutsideInputRoots otherwise)."""
+    try:
+        data = read_input(path, roots, MAX_SPLIT_CSV_BYTES)
+    except InvalidImage as exc:  # missing, or over the size cap: not an image, a dataset problem
+        raise DatasetError(f"split CSV {exc}") from None
+    return rows_from_csv(parse_csv(data, printable(path), ("path", "identity", "role")))
+
+
 def rows_for(ctx: ServiceContext, source: dict[str, Any]) -> tuple[Path, list[SplitRow]]:
-    """(root, rows) of a source `{"kind": "csv"|"folder"|"gallery", ...}` as the dashboard and tasks send it."""
+    """(root, rows) of a source `{"kind": "csv"|"folder"|"gallery", ...}` as the dashboard and tasks send it.
+
+    A csv or folder source is read only under the input roots (OutsideInputRoots otherwise); each of its
+    images is checked again when it is read (`gallery_evaluation.read_row`)."""
     kind = source.get("kind")
     n = int(source.get("enroll_per_person", 1))
+    roots = input_roots(ctx)
     if kind == "csv":
-        return Path(source["root"]), rows_from_csv(read_csv(Path(source["split_csv"]), ("path", "identity", "role")))
+        return resolve_folder(source["root"], roots), split_rows(source["split_csv"], roots)
     if kind == "folder":
-        root = Path(source["root"])
+        root = resolve_folder(source["root"], roots)
         return root, folder_rows(root, n, int(source.get("max_persons", 0)))
     if kind == "gallery":
         return Path("/"), gallery_rows(ctx, str(source["gallery"]), n)

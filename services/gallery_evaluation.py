@@ -7,7 +7,7 @@ ChromaDB and the enrollment rules, so it measures what the deployed system will 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,14 +17,18 @@ from tqdm import tqdm
 
 from model import metrics
 from model.errors import FaceregError
+from model.pipeline import FaceEmbedding
 from services.context import ServiceContext
 from services.enrollment import EnrollOptions, ImageInput, enroll
+from services.evaluation import DatasetError
 from services.galleries import ensure_gallery
 from services.identification import search_vectors
+from services.input_paths import printable, read_input
 from services.jobs import create_job, finish_job, set_progress
 from services.persons import PersonInput
 
 CHUNK = 64
+CHUNK_BYTES = 128 * 1024**2  # the encoded probes held at once
 Progress = Callable[[int, int], None]
 
 
@@ -36,13 +40,59 @@ class SplitRow:
 
 
 def rows_from_csv(dicts: Sequence[dict[str, str]]) -> list[SplitRow]:
-    return [SplitRow(d["path"], d["identity"], d["role"]) for d in dicts]
+    """Rows of a split CSV; identities become UTF-8-safe text (they are stored), paths stay as given."""
+    rows = []
+    for line, d in enumerate(dicts, 2):
+        if not all(isinstance(d.get(k), str) for k in ("path", "identity", "role")):
+            raise DatasetError(f"line {line} of the split lacks a path, identity or role")
+        rows.append(SplitRow(d["path"], printable(d["identity"]), d["role"]))
+    return rows
+
+
+def input_roots(ctx: ServiceContext) -> list[Path]:
+    """Where an evaluation reads: the allowed input roots, and the data folder (a gallery holdout reads the
+    stored photos, a zip uploaded to the dashboard is unpacked there)."""
+    return [*ctx.settings.allowed_input_roots, ctx.settings.data_dir.resolve()]
+
+
+def read_row(ctx: ServiceContext, root: Path, row: SplitRow, roots: Sequence[Path]) -> bytes | FaceregError:
+    """The bytes of a row's image, read only under `roots`; a refusal is returned, not raised."""
+    try:
+        return read_input(root / row.path, roots, ctx.settings.max_image_bytes)
+    except FaceregError as exc:
+        return exc
+
+
+def _batches(
+    ctx: ServiceContext, root: Path, rows: Sequence[SplitRow], roots: Sequence[Path]
+) -> Iterator[list[tuple[SplitRow, bytes | FaceregError]]]:
+    """The rows with their bytes, CHUNK at a time and at most about CHUNK_BYTES of images at once."""
+    batch: list[tuple[SplitRow, bytes | FaceregError]] = []
+    size = 0
+    for r in rows:
+        data = read_row(ctx, root, r, roots)
+        batch.append((r, data))
+        size += len(data) if isinstance(data, bytes) else 0
+        if len(batch) >= CHUNK or size >= CHUNK_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 def enroll_split(
-    ctx: ServiceContext, root: Path, rows: Sequence[SplitRow], gallery: str, progress: Progress | None = None
+    ctx: ServiceContext,
+    root: Path,
+    rows: Sequence[SplitRow],
+    gallery: str,
+    progress: Progress | None = None,
+    roots: Sequence[Path] | None = None,
 ) -> dict[str, int]:
-    """Enroll each identity's `enroll` images (idempotent: identities are keyed by external id)."""
+    """Enroll each identity's `enroll` images (idempotent: identities are keyed by external id).
+
+    An image that cannot be read (missing, outside the input roots) counts as rejected; an identity
+    with no readable image is not enrolled."""
+    roots = input_roots(ctx) if roots is None else roots
     by_identity: dict[str, list[SplitRow]] = defaultdict(list)
     for r in rows:
         if r.role == "enroll":
@@ -50,11 +100,15 @@ def enroll_split(
     counts = {"persons": 0, "enrolled": 0, "already_enrolled": 0, "rejected": 0}
     opts = EnrollOptions(multi_face="largest", min_quality=ctx.settings.enroll_min_quality)
     for n, (identity, group) in enumerate(tqdm(sorted(by_identity.items()), desc="enroll", unit="person"), 1):
-        images = [ImageInput(r.path, (root / r.path).read_bytes()) for r in group if (root / r.path).is_file()]
-        result = enroll(ctx, PersonInput(identity, external_id=f"{gallery}/{identity}"), images, gallery, options=opts)
-        counts["persons"] += 1
-        for status in ("enrolled", "already_enrolled", "rejected"):
-            counts[status] += result.count(status)
+        read = [(r, read_row(ctx, root, r, roots)) for r in group]
+        images = [ImageInput(printable(r.path), data) for r, data in read if isinstance(data, bytes)]
+        counts["rejected"] += len(read) - len(images)
+        if images:
+            person = PersonInput(identity, external_id=f"{gallery}/{identity}")
+            result = enroll(ctx, person, images, gallery, options=opts)
+            counts["persons"] += 1
+            for status in ("enrolled", "already_enrolled", "rejected"):
+                counts[status] += result.count(status)
         if progress:
             progress(n, len(by_identity))
     return counts
@@ -67,30 +121,32 @@ def search_probes(
     gallery: str,
     top_k: int = 5,
     progress: Progress | None = None,
+    roots: Sequence[Path] | None = None,
 ) -> tuple[list[tuple[SplitRow, list[str], list[float]]], dict[str, str]]:
-    """(probe, ranked external ids, their similarities) for each probe that produced a face; and failures."""
+    """(probe, ranked external ids, their similarities) for each probe that produced a face; and failures
+    (a probe that cannot be read under the input roots is one)."""
+    roots = input_roots(ctx) if roots is None else roots
     g = ensure_gallery(ctx, gallery)
     out: list[tuple[SplitRow, list[str], list[float]]] = []
     failures: dict[str, str] = {}
     names = {d["_id"]: d["external_id"] for d in ctx.db.persons.find({"external_id": {"$regex": f"^{gallery}/"}})}
-    for start in tqdm(range(0, len(rows), CHUNK), desc="probe", unit="batch"):
-        chunk = rows[start : start + CHUNK]
-        results = ctx.pipeline.embed_primary_many([root / r.path for r in chunk])
-        ok = [(r, res) for r, res in zip(chunk, results, strict=True) if not isinstance(res, FaceregError)]
+    done = 0
+    for batch in tqdm(_batches(ctx, root, rows, roots), desc="probe", unit="batch"):
+        readable = [(r, data) for r, data in batch if isinstance(data, bytes)]
+        embedded = iter(ctx.pipeline.embed_primary_many([data for _, data in readable]))
+        outcomes = [(r, next(embedded) if isinstance(data, bytes) else data) for r, data in batch]
         failures.update(
-            {
-                r.path: f"{type(res).__name__}: {res}"
-                for r, res in zip(chunk, results, strict=True)
-                if isinstance(res, FaceregError)
-            }
+            {r.path: f"{type(res).__name__}: {res}" for r, res in outcomes if isinstance(res, FaceregError)}
         )
+        ok = [(r, res) for r, res in outcomes if isinstance(res, FaceEmbedding)]
         if ok:
             hits = search_vectors(ctx, g, np.stack([res.vector for _, res in ok]), top_k)
             for (r, _), row in zip(ok, hits, strict=True):
                 ids = [names.get(h.person_id, h.person_id).split("/", 1)[-1] for h in row]
                 out.append((r, ids, [h.similarity for h in row]))
+        done += len(batch)
         if progress:
-            progress(min(start + CHUNK, len(rows)), len(rows))
+            progress(done, len(rows))
     return out, failures
 
 
@@ -102,16 +158,20 @@ def evaluate_gallery(
     ks: Sequence[int] = (1, 3, 5),
     job_id: str | None = None,
     actor: str = "system",
+    roots: Sequence[Path] | None = None,
 ) -> dict[str, Any]:
-    """Top-K (closed set) and open-set figures at the gallery's threshold; stored as a job result."""
+    """Top-K (closed set) and open-set figures at the gallery's threshold; stored as a job result.
+
+    Images are read only under `roots` (default: `input_roots`); one that is refused counts as a failure."""
+    roots = input_roots(ctx) if roots is None else roots
     jid = create_job(
-        ctx, "gallery_evaluation", {"root": str(root), "gallery": gallery, "rows": len(rows)}, actor, job_id
+        ctx, "gallery_evaluation", {"root": printable(root), "gallery": gallery, "rows": len(rows)}, actor, job_id
     )
-    enrolled = enroll_split(ctx, root, rows, gallery, lambda d, t: set_progress(ctx, jid, d, t * 2))
+    enrolled = enroll_split(ctx, root, rows, gallery, lambda d, t: set_progress(ctx, jid, d, t * 2), roots)
     g = ensure_gallery(ctx, gallery)
     probes = [r for r in rows if r.role in ("probe", "unknown")]
     searched, failures = search_probes(
-        ctx, root, probes, gallery, max(ks), lambda d, t: set_progress(ctx, jid, t + d, t * 2)
+        ctx, root, probes, gallery, max(ks), lambda d, t: set_progress(ctx, jid, t + d, t * 2), roots
     )
     known = [(r, ids, sims) for r, ids, sims in searched if r.role == "probe"]
     unknown = [(r, ids, sims) for r, ids, sims in searched if r.role == "unknown"]
@@ -123,7 +183,7 @@ def evaluate_gallery(
     thr = g.identify_threshold
     known_top1 = [
         {
-            "probe": r.path,
+            "probe": printable(r.path),
             "expected": r.identity,
             "predicted": ids[0] if ids else None,
             "similarity": sims[0] if sims else -1.0,
@@ -142,7 +202,7 @@ def evaluate_gallery(
         "open_set_rank1": rank1_at(known_top1, n_known, thr),
         "failures": [
             {
-                "probe": r.path,
+                "probe": printable(r.path),
                 "expected": r.identity,
                 "predicted": ids[0] if ids else None,
                 "similarity": round(sims[0], 4) if sims else None,
@@ -195,5 +255,5 @@ def _examples(rows: Sequence[SplitRow], identities: set[str | None]) -> dict[str
     out: dict[str, str] = {}
     for r in rows:
         if r.role == "enroll" and r.identity in identities and r.identity not in out:
-            out[r.identity] = r.path
+            out[r.identity] = printable(r.path)
     return out

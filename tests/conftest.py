@@ -123,10 +123,15 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """One MongoDB-protocol server and one Redis for the whole session, under a temporary data dir."""
+    """One MongoDB-protocol server and one Redis for the whole session, under a temporary data dir.
+
+    The input roots are this session's temporary folder and the datasets: tasks and CLIs may read any
+    file a test writes; the tests of the roots themselves narrow them."""
     data = tmp_path_factory.mktemp("infra")
+    datasets = Settings().datasets
     settings = Settings(
         data_dir=data,
+        input_roots=[tmp_path_factory.getbasetemp(), *([datasets] if datasets else [])],
         mongo_uri=f"mongodb://127.0.0.1:{free_port()}/facereg",
         redis_url=f"redis://127.0.0.1:{free_port()}/0",
         torch_threads=2,

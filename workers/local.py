@@ -7,20 +7,25 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from services.config import REPO_ROOT, Settings
 from services.local_infra import celery_worker_args
 from services.private_files import open_private_log, private_mkdir, private_umask
-from workers.client import workers_online
+from workers.client import use_settings, workers_online
 
 
 def start_workers(
-    settings: Settings, n: int, log_dir: Path, threads: int = 1, queues: str = "embed,io", name: str = "local"
+    settings: Settings, n: int, log_dir: Path, threads: int = 1, queues: Sequence[str] = (), name: str = "local"
 ) -> list[subprocess.Popen[bytes]]:
-    """N single-process workers with `threads` torch threads each (1: see local_infra.WORKER_THREADS).
+    """N single-process workers with `threads` torch threads each (1: see local_infra.WORKER_THREADS), on the
+    settings' install's queues (`queues`: only these full queue names, see workers.app.queue_name).
 
-    Their logs are 0600 in a 0700 folder; the workers make their own files private (workers.app)."""
+    This process's client is pointed at the same broker and install (client.use_settings), so what it submits
+    reaches these workers and `wait_online` sees them. Their logs are 0600 in a 0700 folder; the workers make
+    their own files private (workers.app)."""
+    use_settings(settings)
     private_umask()
     private_mkdir(log_dir)
     env = {

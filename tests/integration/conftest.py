@@ -29,6 +29,7 @@ def project_env(settings: Settings, **extra: str) -> dict[str, str]:
         "FACEREG_MONGO_URI": settings.mongo_uri,
         "FACEREG_REDIS_URL": settings.redis_url,
         "FACEREG_DATA_DIR": str(settings.data_dir),
+        "FACEREG_INPUT_ROOTS": os.pathsep.join(map(str, settings.allowed_input_roots)),
         "FACEREG_MODEL": "mobilefacenet",
         "FACEREG_TIMEZONE": settings.timezone,
         **extra,
