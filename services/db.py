@@ -46,6 +46,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("gallery", ASCENDING), ("vector_state", ASCENDING)], name="gallery_state"),
         IndexModel([("person_id", ASCENDING)], name="person"),
+        # The same photo enrolled for another person (services.enrollment.photo_owner, services.bulk.triage).
+        IndexModel([("gallery", ASCENDING), ("image_sha256", ASCENDING)], name="gallery_image"),
     ],
     "attendance": [
         IndexModel([("time", DESCENDING)], name="time"),

@@ -23,10 +23,13 @@ class PersonInput:
     person_id: str | None = None  # add to this existing person (the other fields are then ignored)
 
 
+MAX_TEXT = 200  # display names and external ids (the task messages' limit too: workers.schemas.MAX_TEXT)
+
+
 def _clean_name(name: str) -> str:
     name = " ".join(name.split())
-    if not name or len(name) > 200:
-        raise ServiceError("a person needs a display name of 1-200 characters")
+    if not name or len(name) > MAX_TEXT:
+        raise ServiceError(f"a person needs a display name of 1-{MAX_TEXT} characters")
     return name
 
 
@@ -42,29 +45,46 @@ def find_by_external_id(ctx: ServiceContext, external_id: str) -> Person | None:
     return None if doc is None else Person.from_doc(doc)
 
 
+def existing_person(ctx: ServiceContext, data: PersonInput) -> Person | None:
+    """The person `data` names, if it exists already (by id or external id); creates nothing.
+
+    Refuses what `create_or_get_person` would refuse: a bad display name, an unknown person id, an external id
+    that belongs to someone with another name."""
+    if data.person_id:
+        return get_person(ctx, data.person_id)
+    name = requested_name(data)
+    existing = find_by_external_id(ctx, data.external_id) if data.external_id else None
+    if existing is not None and existing.display_name != name:
+        raise Conflict(f"external id {data.external_id!r} belongs to {existing.display_name!r}, not {name!r}")
+    return existing
+
+
+def requested_name(data: PersonInput) -> str:
+    """The display name a new person of `data` gets; a bad name or external id is refused."""
+    if data.external_id and len(data.external_id) > MAX_TEXT:
+        raise ServiceError(f"an external id has at most {MAX_TEXT} characters")
+    return _clean_name(data.display_name)
+
+
 def create_or_get_person(ctx: ServiceContext, data: PersonInput, actor: str = "system") -> tuple[Person, bool]:
     """(person, created). With an external id, a second call returns the first person unchanged."""
-    if data.person_id:
-        return get_person(ctx, data.person_id), False
-    name = _clean_name(data.display_name)
-    if data.external_id:
-        existing = find_by_external_id(ctx, data.external_id)
-        if existing is not None:
-            if existing.display_name != name:
-                raise Conflict(f"external id {data.external_id!r} belongs to {existing.display_name!r}, not {name!r}")
-            return existing, False
+    existing = existing_person(ctx, data)
+    if existing is not None:
+        return existing, False
     now = utcnow()
-    person = Person(uuid.uuid4().hex, name, data.external_id or None, data.consent, now, now)
+    person = Person(uuid.uuid4().hex, requested_name(data), data.external_id or None, data.consent, now, now)
     try:
         ctx.db.persons.insert_one(person.to_doc())
     except DuplicateKeyError:
         # A concurrent enrollment created the same external id first: use that one.
         assert data.external_id
-        found = find_by_external_id(ctx, data.external_id)
+        found = existing_person(ctx, data)
         if found is None:
             raise
         return found, False
-    audit(ctx, actor, "person.create", person.id, {"display_name": name, "external_id": person.external_id})
+    audit(
+        ctx, actor, "person.create", person.id, {"display_name": person.display_name, "external_id": person.external_id}
+    )
     return person, True
 
 

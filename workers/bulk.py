@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from model.errors import FaceregError
 from services.bulk import BulkSummary, PersonPlan, record_rejections
 from services.context import ServiceContext
-from services.enrollment import EnrollOptions
+from services.enrollment import EnrollOptions, EnrollRequest, ImageInput, enroll_many, reason_of, rejection
 from services.identification import rank_primary_faces
-from workers import client, payloads, tasks
+from services.input_paths import printable, read_input
+from services.persons import PersonInput
+from workers import client, payloads
+from workers.payloads import ImagePayload
 
 Runner = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 SEARCH_TIMEOUT_S = 3600
@@ -21,12 +26,17 @@ SEARCH_TIMEOUT_S = 3600
 def person_payloads(plans: Sequence[PersonPlan]) -> list[dict[str, Any]]:
     return [
         {
-            "display_name": p.folder.replace("_", " "),
+            "display_name": p.display_name,
             "external_id": p.external_id,
             "images": [payloads.from_path(path) for path in p.enroll],
         }
         for p in plans
     ]
+
+
+def image_names(plan: PersonPlan) -> dict[str, Path]:
+    """The plan's enroll images by the name their payloads and outcomes carry."""
+    return {payloads.label(path.name): path for path in plan.enroll}
 
 
 def chunks(items: Sequence[Any], size: int) -> list[list[Any]]:
@@ -41,31 +51,51 @@ def register(
     chunk: int,
     use_queue: bool,
     timeout: float = 3600.0,
+    roots: Sequence[Path] | None = None,
 ) -> BulkSummary:
+    """Enroll the plans' images, through the workers or in this process (reading only under `roots`,
+    default the allowed input roots); a refused image is a rejection, recorded when it will not change."""
     summary = BulkSummary(images=sum(len(p.enroll) for p in plans))
     by_ext = {p.external_id: p for p in plans}
-    opts = {"multi_face": options.multi_face, "min_quality": options.min_quality}
     started = time.perf_counter()
-    batches = chunks(person_payloads(plans), chunk)
     with tqdm(total=len(plans), desc="register", unit="person") as bar:
 
         def collect(results: list[dict[str, Any]]) -> None:
             for res in results:
                 summary.add(res)
-                plan = by_ext[res["external_id"]] if "external_id" in res else None
+                plan = by_ext.get(res.get("external_id", ""))
                 if plan is not None:
                     rejected = [i for i in res["images"] if i["status"] == "rejected"]
-                    record_rejections(ctx, gallery, plan.external_id, rejected, {p.name: p for p in plan.enroll})
+                    record_rejections(ctx, gallery, plan, rejected, image_names(plan))
             bar.update(len(results))
 
         if use_queue:
-            _via_queue(batches, gallery, opts, collect, summary, timeout)
+            opts = {k: getattr(options, k) for k in ("multi_face", "min_quality", "duplicate_photos")}
+            _via_queue(chunks(person_payloads(plans), chunk), gallery, opts, collect, summary, timeout)
         else:
-            for batch in batches:
-                results = tasks.register(ctx, batch, gallery, opts, "build_database")
-                collect([{**r, "external_id": p["external_id"]} for r, p in zip(results, batch, strict=True)])
+            allowed = ctx.settings.allowed_input_roots if roots is None else roots
+            for batch in chunks(plans, chunk):
+                collect(_enroll_here(ctx, batch, gallery, options, allowed))
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _enroll_here(
+    ctx: ServiceContext, plans: list[PersonPlan], gallery: str, options: EnrollOptions, roots: Sequence[Path]
+) -> list[dict[str, Any]]:
+    """A chunk enrolled in this process; each file read under `roots`, a refused one a rejection."""
+    requests = []
+    for plan in plans:
+        images, refused = [], []
+        for path in plan.enroll:
+            name = payloads.label(path.name)
+            try:
+                images.append(ImageInput(name, read_input(path, roots, ctx.settings.max_image_bytes)))
+            except FaceregError as exc:
+                refused.append(rejection(name, exc))
+        requests.append(EnrollRequest(PersonInput(plan.display_name, plan.external_id), images, refused))
+    results = enroll_many(ctx, requests, gallery, "build_database", options)
+    return [{**r.to_dict(), "external_id": p.external_id} for r, p in zip(results, plans, strict=True)]
 
 
 def _via_queue(
@@ -92,8 +122,13 @@ def _via_queue(
             batch_of[tid] = batch
             pending.add(tid)
         else:
-            summary.failures.append(f"task {st.id}: {st.error or st.state}")
-    summary.failures += [f"task {tid}: not finished after {timeout:.0f} s" for tid in pending]
+            summary.failures.append(f"{_task_of(st.id, batch)}: {st.error or st.state}")
+    summary.failures += [f"{_task_of(tid, batch_of[tid])}: not finished after {timeout:.0f} s" for tid in pending]
+
+
+def _task_of(task_id: str, batch: list[dict[str, Any]]) -> str:
+    """A task named with the persons it carried (their images are neither enrolled nor rejected)."""
+    return f"task {task_id} ({', '.join(p['external_id'] for p in batch)})"
 
 
 def _submit_patiently(batch: list[dict[str, Any]], args: tuple[Any, ...], deadline: float) -> str:
@@ -114,9 +149,14 @@ def search(
     chunk: int,
     use_queue: bool,
     top_k: int = 5,
+    roots: Sequence[Path] | None = None,
 ) -> list[dict[str, Any]]:
     """Each held-out image's ranked persons: [{"name", "expected", "ranked": [[external_id, sim]], "error"}]."""
-    items = [(payloads.from_path(path, f"{p.folder}/{path.name}"), p.external_id) for p in plans for path in p.probes]
+    items = [
+        (payloads.from_path(path, f"{p.folder}/{printable(path.name)}"), p.external_id)
+        for p in plans
+        for path in p.probes
+    ]
     expected = {payload["name"]: ext for payload, ext in items}
     batches = chunks([payload for payload, _ in items], chunk)
     out: list[dict[str, Any]] = []
@@ -131,7 +171,21 @@ def search(
             if pending:
                 raise RuntimeError(f"{len(pending)} search task(s) not finished after {SEARCH_TIMEOUT_S} s")
         else:
+            allowed = ctx.settings.allowed_input_roots if roots is None else roots
             for b in batches:
-                out += rank_primary_faces(ctx, [payloads.read(i) for i in b], gallery, top_k)
+                out += _search_here(ctx, b, gallery, top_k, allowed)
                 bar.update(len(b))
     return [{**r, "expected": expected[r["name"]]} for r in out]
+
+
+def _search_here(
+    ctx: ServiceContext, batch: list[ImagePayload], gallery: str, top_k: int, roots: Sequence[Path]
+) -> list[dict[str, Any]]:
+    """Probes searched in this process; each file read under `roots`, a refused one a failed probe."""
+    readable, out = [], []
+    for item in batch:
+        try:
+            readable.append(payloads.read(item, roots, ctx.settings.max_image_bytes))
+        except FaceregError as exc:
+            out.append({"name": item["name"], "error": reason_of(exc), "ranked": []})
+    return out + rank_primary_faces(ctx, readable, gallery, top_k)

@@ -81,7 +81,7 @@ def show_result(status: jobs.TaskStatus) -> None:
             ],
             hide_index=True,
         )
-        if st.button("Open this person", icon=":material/person:", key="enroll_open_person"):
+        if r["person_id"] and st.button("Open this person", icon=":material/person:", key="enroll_open_person"):
             st.session_state["people_selected"] = r["person_id"]
             st.switch_page("views/people.py")
     if st.button("Enroll another person", key="enroll_again"):
