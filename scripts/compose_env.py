@@ -16,14 +16,13 @@ change the password in MongoDB too (README, "docker-compose"), or the services c
 
 from __future__ import annotations
 
-import argparse
 import os
 import secrets
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from services.cli import run
+from services.cli import parser, run
 from services.config import REPO_ROOT
 from services.private_files import write_private
 
@@ -73,13 +72,13 @@ def write_env(path: Path, text: str, force: bool) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"default: {DEFAULT_OUTPUT}")
-    parser.add_argument("--force", action="store_true", help="replace an existing file with new secrets")
-    parser.add_argument("--mongo-user", default="facereg", help="MongoDB root user name (default: facereg)")
-    args = parser.parse_args()
+    cli = parser(__doc__)
+    cli.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"default: {DEFAULT_OUTPUT}")
+    cli.add_argument("--force", action="store_true", help="replace an existing file with new secrets")
+    cli.add_argument("--mongo-user", default="facereg", help="MongoDB root user name (default: facereg)")
+    args = cli.parse_args()
     if not args.mongo_user.replace("_", "").replace("-", "").isalnum():
-        parser.error("--mongo-user: letters, digits, '_' and '-' only (it goes into a URL unquoted)")
+        cli.error("--mongo-user: letters, digits, '_' and '-' only (it goes into a URL unquoted)")
     path: Path = args.output
     try:
         write_env(path, render(args.mongo_user), args.force)

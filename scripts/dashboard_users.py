@@ -24,7 +24,7 @@ from pathlib import Path
 
 from dashboard.auth import ROLES, UserExistsError, UsersFileError, load_users, normalize_name, remove_user, set_user
 from services.audit import record
-from services.cli import run
+from services.cli import parser, run
 from services.config import get_settings
 from services.db import connect
 from services.errors import StorageUnavailable
@@ -53,7 +53,7 @@ def _password(args: argparse.Namespace) -> str:
         return read_password_stdin()
     first = getpass.getpass("Password: ")
     if first != getpass.getpass("Again: "):
-        raise SystemExit("error: the passwords differ")
+        raise ValueError("the passwords differ")
     return first
 
 
@@ -123,8 +123,8 @@ def cmd_unlock(path: Path, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    cli = parser(__doc__)
+    sub = cli.add_subparsers(dest="command", required=True)
 
     add = sub.add_parser("add", help="add a user (or, with --replace, change their password and role)")
     add.add_argument("name")
@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     unlock = sub.add_parser("unlock", help="lift a user name's sign-in lock")
     unlock.add_argument("name")
     unlock.set_defaults(handler=cmd_unlock)
-    return parser
+    return cli
 
 
 def main(argv: list[str] | None = None) -> int:

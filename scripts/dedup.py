@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from services.cli import print_json, run, setup_logging
+from services.cli import parser, print_json, run, setup_logging
+from services.cli_args import SIMILARITY, existing_dir
 from services.config import get_settings
 from services.context import open_context
 from services.dedup import (
@@ -27,18 +28,23 @@ from services.engine import build_pipeline
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["folder", "gallery", "review"])
-    parser.add_argument("target", help="a folder (mode folder) or a gallery name")
-    parser.add_argument("--similarity", type=float, default=0.7)
-    parser.add_argument("--threshold", type=float, help="review: match threshold (default: the gallery's 1:N one)")
-    parser.add_argument("--resolve", action="store_true", help="keep the best of each group")
-    parser.add_argument("--quarantine", type=Path, default=Path("quarantine"))
-    args = parser.parse_args()
+    cli = parser(__doc__)
+    cli.add_argument("mode", choices=["folder", "gallery", "review"])
+    cli.add_argument("target", help="a folder (mode folder) or a gallery name")
+    cli.add_argument("--similarity", type=SIMILARITY, default=0.7, help="embedding cosine from -1 to 1")
+    cli.add_argument("--threshold", type=SIMILARITY, help="review: match threshold (default: the gallery's 1:N one)")
+    cli.add_argument("--resolve", action="store_true", help="keep the best of each group")
+    cli.add_argument("--quarantine", type=Path, default=Path("quarantine"))
+    args = cli.parse_args()
+    if args.mode == "folder":
+        try:
+            folder = existing_dir(args.target)
+        except argparse.ArgumentTypeError as exc:
+            cli.error(f"argument target: {exc}")
     setup_logging()
     settings = get_settings()
     if args.mode == "folder":
-        groups, failures = find_folder_duplicates(build_pipeline(settings), Path(args.target), args.similarity)
+        groups, failures = find_folder_duplicates(build_pipeline(settings), folder, args.similarity)
         moved = resolve_folder_duplicates(groups, args.quarantine) if args.resolve else []
         print_json({"groups": [g.to_dict() for g in groups], "failures": failures, "moved": len(moved)})
         return 0

@@ -10,7 +10,6 @@ folder named after the model; their sha256 is checked when the zoo records one.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from model.detection.factory import YUNET_FILE
 from model.errors import ModelUnavailable
 from model.weights import download
 from model.zoo import ZOO, WeightsFile
-from services.cli import run, setup_logging
+from services.cli import parser, run, setup_logging
 from services.config import get_settings
 
 log = logging.getLogger("download_weights")
@@ -46,11 +45,11 @@ def files_for(name: str, runtime: str) -> tuple[str, list[WeightsFile]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", help=f"one of {', '.join([*ZOO, *DETECTOR_FILES])}")
-    parser.add_argument("--runtime", default="all")
-    parser.add_argument("--dest", type=Path, help="model dir (default: the first FACEREG_MODEL_DIR entry)")
-    args = parser.parse_args()
+    cli = parser(__doc__)
+    cli.add_argument("name", choices=[*ZOO, *DETECTOR_FILES])
+    cli.add_argument("--runtime", default="all", choices=["all", "torch", "onnx", "dlib"])
+    cli.add_argument("--dest", type=Path, help="model dir (default: the first FACEREG_MODEL_DIR entry)")
+    args = cli.parse_args()
     setup_logging()
     dest_root = args.dest or get_settings().model_dir[0]
     subdir, files = files_for(args.name, args.runtime)

@@ -16,7 +16,8 @@ from typing import Any
 
 from model.embedders import create_embedder
 from model.pipeline import FacePipeline
-from services.cli import print_json, run, setup_logging
+from services.cli import parser, print_json, run, setup_logging
+from services.cli_args import POSITIVE, SIMILARITY, bounded_float, existing_dir, existing_file
 from services.config import Settings, get_settings
 from services.context import open_context
 from services.dedup_check import injected_copy_check
@@ -25,9 +26,11 @@ from services.evaluation import evaluate_identification, evaluate_verification, 
 from services.gallery_evaluation import rows_from_csv
 from services.open_set import open_set_report, unknown_people_rows
 
+FPIR = bounded_float(1e-6, 1.0)  # a target false-positive identification rate (0 cannot be calibrated)
+
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--root", type=Path, required=True, help="folder the CSV paths are relative to")
+    p.add_argument("--root", type=existing_dir, required=True, help="folder the CSV paths are relative to")
     p.add_argument("--model", help="arcface-r50 | mobilefacenet | dlib | auto")
     p.add_argument("--runtime", choices=["auto", "torch", "onnx", "dlib"])
     p.add_argument("--detector", choices=["mtcnn", "yunet"])
@@ -53,34 +56,34 @@ def _open_set(args: argparse.Namespace, settings: Settings, pipeline: FacePipeli
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    cli = parser(__doc__)
+    sub = cli.add_subparsers(dest="command", required=True)
     verify = sub.add_parser("verify", help="1:1 verification, k-fold accuracy, ROC")
     _common(verify)
-    verify.add_argument("--pairs", type=Path, required=True, help="CSV: path_a,path_b,same[,fold]")
-    verify.add_argument("--folds", type=int, help="evaluate only the first K folds")
+    verify.add_argument("--pairs", type=existing_file, required=True, help="CSV: path_a,path_b,same[,fold]")
+    verify.add_argument("--folds", type=POSITIVE, help="evaluate only the first K folds")
     verify.add_argument(
         "--parity-runtime",
         choices=["torch", "onnx"],
         help="also embed the first --parity-n faces with this runtime and report the cosine",
     )
-    verify.add_argument("--parity-n", type=int, default=100)
+    verify.add_argument("--parity-n", type=POSITIVE, default=100)
     identify = sub.add_parser("identify", help="closed-set Top-1/3/5 on an enroll/probe split")
     _common(identify)
-    identify.add_argument("--split", type=Path, required=True, help="CSV: path,identity,role (enroll|probe)")
+    identify.add_argument("--split", type=existing_file, required=True, help="CSV: path,identity,role (enroll|probe)")
     open_set = sub.add_parser("open-set", help="1:N with unknowns, through MongoDB + Chroma: calibrate the threshold")
     _common(open_set)
-    open_set.add_argument("--split", type=Path, required=True, help="CSV: path,identity,role (enroll|probe)")
-    open_set.add_argument("--unknown-people", type=int, default=400, help="people outside the split, one image each")
-    open_set.add_argument("--target-fpir", type=float, default=0.01)
+    open_set.add_argument("--split", type=existing_file, required=True, help="CSV: path,identity,role (enroll|probe)")
+    open_set.add_argument("--unknown-people", type=POSITIVE, default=400, help="people outside the split, 1 image each")
+    open_set.add_argument("--target-fpir", type=FPIR, default=0.01, help="from 1e-6 to 1")
     open_set.add_argument("--gallery", default="openset-eval")
     open_set.add_argument("--apply", action="store_true", help="store the calibrated threshold on the gallery")
     dedup = sub.add_parser("dedup", help="inject re-encoded copies into a photo set and check the folder dedup")
     _common(dedup)
-    dedup.add_argument("--split", type=Path, required=True, help="CSV with a `path` column: the photos to use")
-    dedup.add_argument("--inject", type=int, default=300, help="copies to inject (resized, recompressed, flipped)")
-    dedup.add_argument("--similarity", type=float, default=0.7)
-    args = parser.parse_args()
+    dedup.add_argument("--split", type=existing_file, required=True, help="CSV with a `path` column: the photos to use")
+    dedup.add_argument("--inject", type=POSITIVE, default=300, help="copies to inject (resized, recompressed, flipped)")
+    dedup.add_argument("--similarity", type=SIMILARITY, default=0.7)
+    args = cli.parse_args()
     setup_logging(args.verbose)
     settings = get_settings()
     pipeline = build_pipeline(

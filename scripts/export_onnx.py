@@ -8,14 +8,14 @@ the parity is under --min-cosine (the file is then removed).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from model.backbones import load_backbone
 from model.embedders.torch_embedder import build_backbone
 from model.export import export_onnx, onnx_parity
 from model.zoo import ModelSpec, get_spec, locate_weights
-from services.cli import print_json, run, setup_logging
+from services.cli import parser, print_json, run, setup_logging
+from services.cli_args import SIMILARITY, existing_file
 from services.config import get_settings
 
 
@@ -29,12 +29,12 @@ def default_output(spec: ModelSpec, model_dir: Path) -> Path:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model")
-    parser.add_argument("--weights", type=Path, help="PyTorch weights (default: found in FACEREG_MODEL_DIR)")
-    parser.add_argument("--out", type=Path, help="default: where the onnx runtime looks for it (see below)")
-    parser.add_argument("--min-cosine", type=float, default=0.9999)
-    args = parser.parse_args()
+    cli = parser(__doc__)
+    cli.add_argument("model")
+    cli.add_argument("--weights", type=existing_file, help="PyTorch weights (default: found in FACEREG_MODEL_DIR)")
+    cli.add_argument("--out", type=Path, help="default: where the onnx runtime looks for it (see below)")
+    cli.add_argument("--min-cosine", type=SIMILARITY, default=0.9999)
+    args = cli.parse_args()
     setup_logging()
     settings = get_settings()
     spec = get_spec(args.model)

@@ -12,33 +12,35 @@ status as one JSON object; the exit code is 1 (with a message on stderr) when a 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 
-from services.cli import print_json, run, setup_logging
+from services.cli import Parser, parser, print_json, run, setup_logging
+from services.cli_args import bounded_int
 from services.local_infra import InfraError, load_settings, start, status, stop
+
+WORKERS = bounded_int(0, 64)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common = argparse.ArgumentParser(add_help=False)
+    cli = parser(__doc__)
+    common = Parser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = cli.add_subparsers(dest="command", required=True)
     sub.add_parser("status", parents=[common], help="print whether each service answers (exit code 0 when it can tell)")
     start_cmd = sub.add_parser("start", parents=[common], help="start mongo and redis where they do not answer yet")
     start_cmd.add_argument("--chroma", action="store_true", help="also start a Chroma server")
-    start_cmd.add_argument("--workers", type=int, default=0, help="also start N Celery workers (1 thread each)")
+    start_cmd.add_argument("--workers", type=WORKERS, default=0, help="also start N Celery workers (1 thread each)")
     start_cmd.add_argument("--dashboard", action="store_true", help="also start the dashboard (FACEREG_DASHBOARD_PORT)")
     sub.add_parser("stop", parents=[common], help="stop what `start` started")
-    args = parser.parse_args()
+    args = cli.parse_args()
     setup_logging(args.verbose)
     logging.getLogger("pymongo").setLevel(logging.INFO)  # -v is about this tool, not every driver heartbeat
     try:
         settings = load_settings()
         problems: list[str] = []
         if args.command == "start":
-            problems = start(settings, chroma=args.chroma, workers=max(0, args.workers), dashboard=args.dashboard)
+            problems = start(settings, chroma=args.chroma, workers=args.workers, dashboard=args.dashboard)
         elif args.command == "stop":
             problems = stop(settings)
         report = status(settings)

@@ -5,9 +5,7 @@ python scripts/reconcile.py [GALLERY ...]     (default: every gallery)
 
 from __future__ import annotations
 
-import argparse
-
-from services.cli import print_json, run, setup_logging
+from services.cli import parser, print_json, run, setup_logging
 from services.config import get_settings
 from services.consistency import reconcile
 from services.context import open_context
@@ -15,9 +13,9 @@ from services.galleries import list_galleries
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("galleries", nargs="*")
-    args = parser.parse_args()
+    cli = parser(__doc__)
+    cli.add_argument("galleries", nargs="*")
+    args = cli.parse_args()
     setup_logging()
     ctx = open_context(get_settings())
     names = args.galleries or [g.name for g in list_galleries(ctx)]

@@ -5,9 +5,7 @@ python scripts/reindex.py GALLERY --model NAME [--runtime R]
 
 from __future__ import annotations
 
-import argparse
-
-from services.cli import print_json, run, setup_logging
+from services.cli import parser, print_json, run, setup_logging
 from services.config import get_settings
 from services.consistency import reindex
 from services.context import open_context
@@ -15,11 +13,11 @@ from services.engine import build_pipeline
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("gallery")
-    parser.add_argument("--model", required=True, help="arcface-r50 | mobilefacenet | dlib")
-    parser.add_argument("--runtime", choices=["auto", "torch", "onnx", "dlib"])
-    args = parser.parse_args()
+    cli = parser(__doc__)
+    cli.add_argument("gallery")
+    cli.add_argument("--model", required=True, help="arcface-r50 | mobilefacenet | dlib")
+    cli.add_argument("--runtime", choices=["auto", "torch", "onnx", "dlib"])
+    args = cli.parse_args()
     setup_logging()
     settings = get_settings()
     pipeline = build_pipeline(settings, model=args.model, runtime=args.runtime)

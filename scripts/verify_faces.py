@@ -5,24 +5,22 @@ python scripts/verify_faces.py IMG_A IMG_B [--model M] [--runtime R] [--threshol
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-from services.cli import print_json, run, setup_logging
+from services.cli import parser, print_json, run, setup_logging
+from services.cli_args import SIMILARITY, existing_file
 from services.config import get_settings
 from services.verification import verify_images
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("image_a", type=Path)
-    parser.add_argument("image_b", type=Path)
-    parser.add_argument("--model", help="arcface-r50 | mobilefacenet | dlib | auto (default: FACEREG_MODEL)")
-    parser.add_argument("--runtime", choices=["auto", "torch", "onnx", "dlib"])
-    parser.add_argument("--detector", choices=["mtcnn", "yunet"])
-    parser.add_argument("--threshold", type=float, help="cosine threshold (default: the model's calibrated one)")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args()
+    cli = parser(__doc__)
+    cli.add_argument("image_a", type=existing_file)
+    cli.add_argument("image_b", type=existing_file)
+    cli.add_argument("--model", help="arcface-r50 | mobilefacenet | dlib | auto (default: FACEREG_MODEL)")
+    cli.add_argument("--runtime", choices=["auto", "torch", "onnx", "dlib"])
+    cli.add_argument("--detector", choices=["mtcnn", "yunet"])
+    cli.add_argument("--threshold", type=SIMILARITY, help="cosine threshold from -1 to 1 (default: the model's)")
+    cli.add_argument("-v", "--verbose", action="store_true")
+    args = cli.parse_args()
     setup_logging(args.verbose)
     result = verify_images(
         get_settings(),

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from model.errors import FaceregError
+from services.input_paths import printable
 from services.private_files import private_umask
 
 EXIT_BAD_INPUT = 2
@@ -37,8 +38,13 @@ def setup_logging(verbose: bool = False) -> None:
     )
 
 
+# A file the operator named that is missing, unreadable or of the wrong kind: their mistake, not a crash.
+INPUT_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
 def run(main: Callable[[], int | None]) -> None:
-    """Run `main`; a facereg error becomes one line on stderr and exit code 2, never a traceback.
+    """Run `main`; a facereg error, or a file that cannot be opened, becomes one line on stderr and exit
+    code 2, never a traceback.
 
     Everything a CLI writes (reports, plots, logs, quarantine) is private: umask 077 from the start. The
     data folder itself is tightened where a CLI opens it (services.context.open_context, local_infra.start).
@@ -48,6 +54,10 @@ def run(main: Callable[[], int | None]) -> None:
         code = main()
     except FaceregError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    except INPUT_ERRORS as exc:
+        where = f": {printable(exc.filename)}" if exc.filename is not None else ""
+        print(f"error: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -27,6 +27,7 @@ from services.galleries import get_gallery
 from services.persons import names_of
 from services.private_files import FILE_MODE, open_private_log, private_mkdir
 from services.records import Face, utcnow
+from services.verification import checked_similarity
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 # Two images whose 64-bit hashes (mirror-aware) differ in at most this many bits are the same photo.
@@ -126,6 +127,7 @@ def folder_items(pipeline: FacePipeline, folder: Path) -> tuple[list[DupItem], d
 def find_folder_duplicates(
     pipeline: FacePipeline, folder: Path, similarity: float = IMAGE_DUP_SIMILARITY
 ) -> tuple[list[DuplicateGroup], dict[str, str]]:
+    similarity = checked_similarity(similarity, "similarity")
     if not folder.is_dir():
         raise ServiceError(f"{folder} is not a folder")
     items, failures = folder_items(pipeline, folder)
@@ -147,6 +149,7 @@ def gallery_items(ctx: ServiceContext, gallery: str) -> list[DupItem]:
 def find_gallery_duplicates(
     ctx: ServiceContext, gallery: str, similarity: float = IMAGE_DUP_SIMILARITY
 ) -> list[DuplicateGroup]:
+    similarity = checked_similarity(similarity, "similarity")
     get_gallery(ctx, gallery)
     return group_duplicates(gallery_items(ctx, gallery), similarity)
 
@@ -210,8 +213,9 @@ def scan_identity_candidates(
 
     Returns the number of pairs newly queued.
     """
+    given = None if threshold is None else checked_similarity(threshold)  # before anything is read
     gallery = get_gallery(ctx, gallery_name)
-    thr = gallery.identify_threshold if threshold is None else threshold
+    thr = checked_similarity(gallery.identify_threshold) if given is None else given
     faces = [Face.from_doc(d) for d in ctx.db.faces.find({"gallery": gallery.name, "vector_state": "indexed"})]
     best: dict[tuple[str, str], tuple[float, str, str]] = {}
     for start in range(0, len(faces), 256):

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -176,16 +176,19 @@ def chroma_service(settings: Settings) -> Service:
 WORKER_THREADS = {"FACEREG_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
-def celery_worker_args(node: str, queues: str = "embed,io") -> tuple[str, ...]:
-    """`celery` arguments of one single-process worker (local_services and workers.local both start them)."""
+def celery_worker_args(node: str, queues: Sequence[str] = ()) -> tuple[str, ...]:
+    """`celery` arguments of one single-process worker (local_services and workers.local both start them).
+
+    No queues: the install's own (workers.app names them after FACEREG_INSTALL_NAME / the database)."""
+    only = ("-Q", ",".join(queues)) if queues else ()
     return (
-        *("-A", "workers.app", "worker", "-Q", queues, "--concurrency", "1", "--pool", "prefork"),
+        *("-A", "workers.app", "worker", *only, "--concurrency", "1", "--pool", "prefork"),
         *("-n", node, "--loglevel", "INFO", "--without-gossip", "--without-mingle"),
     )
 
 
 def worker_service(settings: Settings, index: int) -> Service:
-    """One single-process Celery worker on both queues, one torch thread."""
+    """One single-process Celery worker on both of the install's queues, one torch thread."""
     data = _data_dir(settings)
     name = f"worker-{index}"
     return Service(

@@ -11,9 +11,10 @@ from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from services.config import Settings
 from services.errors import ServiceError
 from workers import tasks  # noqa: F401 - importing registers the tasks with the app
-from workers.app import app
+from workers.app import app, use_install
 from workers.result_backend import backend_url
 
 BROKER_ERRORS = ("ConnectionError:", "OperationalError:", "TimeoutError:")
@@ -53,6 +54,14 @@ def use_broker(redis_url: str) -> None:
         app.amqp._producer_pool = None
     app._backend_cache = None
     app._local.__dict__.pop("backend", None)
+
+
+def use_settings(settings: Settings) -> None:
+    """Point this process's client at the settings' broker and install: tasks go to that install's queues,
+    `workers_online` sees that install's workers only."""
+    if app.conf.broker_url != settings.redis_url:
+        use_broker(settings.redis_url)
+    use_install(app, settings.install)
 
 
 def submit(task_name: str, *args: Any, **kwargs: Any) -> str:
@@ -112,12 +121,13 @@ def cancel(task_id: str) -> None:
 
 
 def workers_online(timeout: float = 1.0) -> dict[str, Any]:
-    """Worker names -> their active task count (empty when none answers)."""
+    """This install's worker names -> their active task count (empty when none answers)."""
     replies = app.control.inspect(timeout=timeout).active() or {}
     return {name: len(active) for name, active in replies.items()}
 
 
 def queue_lengths() -> dict[str, int]:
+    """Tasks waiting on each of this install's queues."""
     with app.connection_for_read() as conn:
         client = conn.default_channel.client
-        return {q: int(client.llen(q)) for q in ("embed", "io")}
+        return {q.name: int(client.llen(q.name)) for q in app.conf.task_queues}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from dashboard import jobs
@@ -11,6 +13,7 @@ from services.errors import NotFound
 from services.galleries import get_gallery, set_thresholds
 from services.local_infra import redact
 from services.records import Gallery
+from services.verification import checked_similarity
 
 
 def render() -> None:
@@ -38,23 +41,35 @@ def thresholds(g: Gallery) -> None:
         c = g.calibration
         st.caption(f"Last calibration: {c.get('kind')} threshold {c.get('threshold', 0):.3f} from {c.get('source')}.")
     admin = require_admin("change thresholds")
+    spec = ZOO.get(g.model)
+    shown_verify = shown_threshold(g.verify_threshold, spec.verify_threshold if spec else 1.0, "1:1")
+    shown_identify = shown_threshold(g.identify_threshold, spec.identify_threshold if spec else 1.0, "1:N")
     with st.form("thresholds"):
         cols = st.columns(2)
         verify = cols[0].number_input(
-            "1:1 verification threshold", -1.0, 1.0, g.verify_threshold, 0.005, format="%.3f", disabled=not admin
+            "1:1 verification threshold", -1.0, 1.0, shown_verify, 0.005, format="%.3f", disabled=not admin
         )
         identify = cols[1].number_input(
-            "1:N identification threshold", -1.0, 1.0, g.identify_threshold, 0.005, format="%.3f", disabled=not admin
+            "1:N identification threshold", -1.0, 1.0, shown_identify, 0.005, format="%.3f", disabled=not admin
         )
         if st.form_submit_button("Save thresholds", disabled=not admin):
             set_thresholds(
                 context(),
                 g.name,
-                verify=verify,
-                identify=identify,
+                verify=checked_similarity(verify, "the 1:1 threshold"),
+                identify=checked_similarity(identify, "the 1:N threshold"),
                 calibration={"kind": "manual", "source": actor_name()},
             )
             st.success("Saved; searches use them from now on.")
+
+
+def shown_threshold(stored: float, default: float, what: str) -> float:
+    """A stored threshold as the bounded input can show it: clamped to [-1, 1] (a calibration may land a hair
+    above 1), NaN as the model's default; a warning says so, and saving stores the shown value."""
+    shown = default if math.isnan(stored) else min(1.0, max(-1.0, stored))
+    if shown != stored:
+        st.warning(f"The stored {what} threshold {stored!r} is not a valid threshold; {shown:.3f} is shown instead.")
+    return shown
 
 
 def model_section(g: Gallery) -> None:

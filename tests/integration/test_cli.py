@@ -65,7 +65,7 @@ def _bad_inputs(d: Path, good: Path) -> dict[str, tuple[Path, str, str]]:
     (d / "truncated.jpg").write_bytes(data[: len(data) // 2])
     (d / "bomb.png").write_bytes(png_declaring(30000, 30000))
     return {
-        "missing": (d / "missing.jpg", "InvalidImage", "no such file"),
+        "missing": (d / "missing.jpg", "argument image_a", "does not exist"),
         "empty": (d / "empty.jpg", "InvalidImage", "empty"),
         "not-an-image": (d / "text.jpg", "InvalidImage", "not an image"),
         "truncated": (d / "truncated.jpg", "InvalidImage", "truncated"),
@@ -81,6 +81,7 @@ def test_verify_faces_bad_input_exits_2_without_a_traceback(tmp_path: Path, lfw_
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert f"error: {error}" in proc.stderr and words in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_verify_faces_no_face_exits_2(tmp_path: Path, lfw_image) -> None:  # type: ignore[no-untyped-def]

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from services.config import REPO_ROOT
+from services.config import REPO_ROOT, Settings
 from tests.conftest import free_port
 from workers import client, payloads
+from workers.app import use_install
 
 pytestmark = pytest.mark.slow
 
@@ -84,13 +85,15 @@ def local(tmp_path: Path, umask_022: None) -> Iterator[Local]:
 
 @pytest.fixture
 def broker(local: Local) -> Iterator[None]:
-    """This process's Celery client on the test's Redis, pointed back where it was afterwards."""
+    """This process's Celery client on the test's Redis and install, pointed back where it was afterwards."""
     before = str(client.app.conf.broker_url)
-    client.use_broker(local.env["FACEREG_REDIS_URL"])
+    before_install = str(client.app.conf.control_exchange).removesuffix(".control")
+    client.use_settings(Settings(mongo_uri=local.env["FACEREG_MONGO_URI"], redis_url=local.env["FACEREG_REDIS_URL"]))
     try:
         yield
     finally:
         client.use_broker(before)
+        use_install(client.app, before_install)
 
 
 def people_folder(lfw: Path, dest: Path) -> Path:
@@ -107,6 +110,8 @@ def test_a_demo_run_leaves_nothing_readable_by_others(local: Local, broker: None
         local.ok("scripts/local_services.py", "start", "--workers", "1")
 
         folder = people_folder(lfw, tmp_path / "people")
+        # Through the queue the folder must lie under the input roots (its symlinks lead into the datasets).
+        local.env["FACEREG_INPUT_ROOTS"] = os.pathsep.join(map(str, [local.data_dir, folder, lfw.parent]))
         reports = local.data_dir / "reports"
         build = local.ok(
             "scripts/build_database.py",

@@ -29,8 +29,9 @@ from chromadb.api.shared_system_client import SharedSystemClient
 from pydantic import SecretStr
 
 from services import vector_index
-from services.config import REPO_ROOT
+from services.config import REPO_ROOT, Settings
 from services.errors import StorageUnavailable
+from workers.app import install_conf
 
 SECRETS = ("MONGO_ROOT_USER", "MONGO_ROOT_PASSWORD", "REDIS_PASSWORD", "CHROMA_TOKEN")
 STORES = ("mongo", "redis", "chroma", "chroma-proxy")
@@ -45,9 +46,9 @@ def _docker_compose() -> str:
     return exe
 
 
-def _compose_config(env_file: Path) -> subprocess.CompletedProcess[str]:
+def _compose_config(env_file: Path, **shell: str) -> subprocess.CompletedProcess[str]:
     # Variables of the shell win over the env file: keep this machine's out of it.
-    env = {k: v for k, v in os.environ.items() if k not in SECRETS}
+    env = {k: v for k, v in os.environ.items() if k not in SECRETS and k != "FACEREG_INSTALL_NAME"} | shell
     cmd = [_docker_compose(), "--env-file", str(env_file), "-f", str(REPO_ROOT / "docker-compose.yml"), "config"]
     return subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
 
@@ -197,6 +198,19 @@ def test_the_services_connect_with_credentials(config: dict[str, Any], secrets_:
         assert env["FACEREG_REDIS_URL"].startswith("redis://"), name
         assert env["FACEREG_CHROMA_HOST"] == "chroma-proxy", name
         assert env["FACEREG_CHROMA_TOKEN"] == secrets_["CHROMA_TOKEN"], name
+
+
+@pytest.mark.parametrize(("shell", "install"), [({}, "facereg"), ({"FACEREG_INSTALL_NAME": "site-b"}, "site-b")])
+def test_the_worker_consumes_its_install_queues(env_file: Path, shell: dict[str, str], install: str) -> None:
+    proc = _compose_config(env_file, **shell)
+    assert proc.returncode == 0, proc.stderr
+    services = yaml.safe_load(proc.stdout)["services"]
+    assert "-Q" not in services["worker"]["command"]  # no -Q: the app's queues, named after the install
+    for name in APP_SERVICES:
+        env = _environment(services[name])
+        settings = Settings(mongo_uri=env["FACEREG_MONGO_URI"], install_name=env["FACEREG_INSTALL_NAME"])
+        assert settings.install == install, name
+    assert [q.name for q in install_conf(install)["task_queues"]] == [f"{install}.embed", f"{install}.io"]
 
 
 def test_only_the_dashboard_publishes_a_port(config: dict[str, Any]) -> None:
