@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from model.pipeline import FacePipeline
 from services.config import REPO_ROOT, Settings
 from services.context import ServiceContext, open_context
+from workers import local
 
 
 def isolated_settings(infra: Settings, tmp_path: Path, **overrides: object) -> Settings:
@@ -55,3 +58,17 @@ def run_python(
 @pytest.fixture
 def ctx(infra: Settings, tmp_path: Path, mfn: FacePipeline) -> ServiceContext:
     return open_context(isolated_settings(infra, tmp_path), mfn)
+
+
+@contextmanager
+def running_workers(settings: Settings, n: int, name: str, **env: str) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """N local workers of these settings' install, online; `env` is added to their environment. Stopped after."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        procs = local.start_workers(settings, n, settings.data_dir / "logs", name=name)
+    try:
+        assert local.wait_online(n, timeout=180) == n, "the workers did not come online"
+        yield procs
+    finally:
+        local.stop_workers(procs)

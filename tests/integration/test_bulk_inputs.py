@@ -21,8 +21,8 @@ from model.pipeline import FacePipeline
 from services.config import Settings
 from services.context import ServiceContext, open_context
 from services.faults import CRASH_EXIT_CODE
-from tests.integration.conftest import isolated_settings, run_python
-from workers import client, local, payloads
+from tests.integration.conftest import isolated_settings, run_python, running_workers
+from workers import client, payloads
 
 Img = Callable[[str, int], Path]
 ODD_FILE = os.fsdecode(b"bad\xff.jpg")  # not UTF-8: a valid photo of Colin Powell under that name
@@ -45,12 +45,8 @@ def ctx(bulk_settings: Settings, mfn: FacePipeline) -> ServiceContext:
 
 @pytest.fixture(scope="module")
 def worker(bulk_settings: Settings) -> Iterator[None]:
-    procs = local.start_workers(bulk_settings, 1, bulk_settings.data_dir / "logs", name="bulk-inputs")
-    try:
-        assert local.wait_online(1, timeout=180) == 1, "the worker did not come online"
+    with running_workers(bulk_settings, 1, "bulk-inputs"):
         yield
-    finally:
-        local.stop_workers(procs)
 
 
 def jpeg(image: np.ndarray) -> bytes:

@@ -24,8 +24,8 @@ from scripts.bench_decode import ChildRun
 from services.config import REPO_ROOT, Settings
 from services.context import ServiceContext, open_context
 from services.input_paths import printable
-from tests.integration.conftest import isolated_settings, project_env
-from workers import client, local, payloads
+from tests.integration.conftest import isolated_settings, project_env, running_workers
+from workers import client, payloads
 
 Img = Callable[[str, int], Path]
 PEAK_LIMIT_MIB = 1.5e9 / 2**20  # 1.5 GB
@@ -155,16 +155,8 @@ def open_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def worker(  # type: ignore[no-untyped-def]
     hostile_settings: Settings, corpus, open_log: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
-    mp = pytest.MonkeyPatch()
-    for key, value in watch_env(corpus[1], open_log).items():
-        mp.setenv(key, value)
-    procs = local.start_workers(hostile_settings, 1, hostile_settings.data_dir / "logs", name="hostile")
-    mp.undo()
-    try:
-        assert local.wait_online(1, timeout=180) == 1, "the worker did not come online"
+    with running_workers(hostile_settings, 1, "hostile", **watch_env(corpus[1], open_log)) as procs:
         yield procs[0]
-    finally:
-        local.stop_workers(procs)
 
 
 @pytest.fixture(scope="module")

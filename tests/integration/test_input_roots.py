@@ -21,8 +21,8 @@ from services.evaluation import DatasetError
 from services.evaluation_sources import rows_for
 from services.gallery_evaluation import evaluate_gallery
 from services.input_paths import ROOTS_SETTING, OutsideInputRoots
-from tests.integration.conftest import isolated_settings
-from workers import client, local, payloads
+from tests.integration.conftest import isolated_settings, running_workers
+from workers import client, payloads
 
 Img = Callable[[str, int], Path]
 NON_UTF8 = b"Tony_Blair_caf\xe9.jpg"
@@ -42,12 +42,8 @@ def roots_settings(infra: Settings, inbox: Path) -> Settings:
 
 @pytest.fixture(scope="module")
 def worker(roots_settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
-    procs = local.start_workers(roots_settings, 1, roots_settings.data_dir / "logs", name="roots")
-    try:
-        assert local.wait_online(1, timeout=180) == 1, "the worker did not come online"
+    with running_workers(roots_settings, 1, "roots") as procs:
         yield procs[0]
-    finally:
-        local.stop_workers(procs)
 
 
 @pytest.fixture(scope="module")

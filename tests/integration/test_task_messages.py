@@ -18,8 +18,8 @@ from pymongo.database import Database
 
 from services.config import Settings
 from services.db import connect
-from tests.integration.conftest import isolated_settings
-from workers import client, local, payloads, schemas
+from tests.integration.conftest import isolated_settings, running_workers
+from workers import client, payloads, schemas
 from workers.app import app
 
 Img = Callable[[str, int], Path]
@@ -44,12 +44,8 @@ def fuzz_settings(infra: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def worker(fuzz_settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
-    procs = local.start_workers(fuzz_settings, 1, fuzz_settings.data_dir / "logs", name="fuzz")
-    try:
-        assert local.wait_online(1, timeout=180) == 1, "the worker did not come online"
+    with running_workers(fuzz_settings, 1, "fuzz") as procs:
         yield procs[0]
-    finally:
-        local.stop_workers(procs)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from services.config import Settings
 from services.context import ServiceContext, open_context
 from services.enrollment import EnrollOptions
 from services.galleries import get_gallery
-from tests.integration.conftest import isolated_settings, run_python
+from tests.integration.conftest import isolated_settings, run_python, running_workers
 from workers import bulk, client, local, payloads
 
 Img = Callable[[str, int], Path]
@@ -38,12 +38,8 @@ def queue_settings(infra: Settings, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="module")
 def workers(queue_settings: Settings) -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs = local.start_workers(queue_settings, 2, queue_settings.data_dir / "logs", name="test")
-    try:
-        assert local.wait_online(2, timeout=180) == 2, "workers did not come online"
+    with running_workers(queue_settings, 2, "test") as procs:
         yield procs
-    finally:
-        local.stop_workers(procs)
 
 
 @pytest.fixture(scope="module")
