@@ -7,7 +7,11 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont
+
+from model.errors import InvalidImage
+from model.image_io import decode_image, read_image_bytes
+from services.config import get_settings
 
 GREEN = (46, 160, 67)
 RED = (218, 54, 51)
@@ -16,11 +20,16 @@ THUMB = 160
 
 
 def open_image(data: bytes | Path | str) -> Image.Image | None:
-    """An RGB image upright per its EXIF, or None when it cannot be decoded."""
+    """The image as the workers decode it, or None when it cannot be decoded or breaks the limits.
+
+    Upright per its EXIF and reduced to the working size (at most 4 MP): the face boxes the workers
+    store are in these pixels, and the page costs no more memory than a worker for any upload.
+    """
+    limits = get_settings().image_limits
     try:
-        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as raw:
-            return ImageOps.exif_transpose(raw).convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError):
+        raw = data if isinstance(data, bytes) else read_image_bytes(data, limits)
+        return Image.fromarray(decode_image(raw, limits))
+    except (InvalidImage, OSError):
         return None
 
 
@@ -30,7 +39,7 @@ def boxed(
     labels: Sequence[str],
     colours: Sequence[tuple[int, int, int]],
 ) -> Image.Image | None:
-    """The photo with each face boxed and labelled (box coordinates are in the upright photo's pixels)."""
+    """The photo with each face boxed and labelled (boxes in `open_image`'s pixels, as the workers give them)."""
     img = open_image(data)
     if img is None:
         return None

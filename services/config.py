@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from model.image_io import ImageLimits
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 
@@ -60,6 +62,11 @@ class Settings(BaseSettings):
     # This install's name: its queue names carry it, so installs sharing a Redis never take each other's tasks.
     # Empty (the default): the MongoDB database name.
     install_name: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9_-]{0,39})?$")
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        """The decoding limits of every image this install reads (workers, CLIs, the dashboard's pictures)."""
+        return ImageLimits(max_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels)
 
     @property
     def allowed_input_roots(self) -> list[Path]:

@@ -9,7 +9,6 @@ import torch
 
 from model.detection import DetectorOptions, create_detector
 from model.embedders import create_embedder, resolve_device
-from model.image_io import ImageLimits
 from model.pipeline import FacePipeline, PipelineOptions
 from services.config import Settings
 
@@ -27,7 +26,7 @@ def pipeline_options(settings: Settings) -> PipelineOptions:
     return PipelineOptions(
         detector=DetectorOptions(min_face_size=settings.min_face_size, score_threshold=settings.detection_score),
         no_face=settings.no_face,
-        limits=ImageLimits(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels),
+        limits=settings.image_limits,
     )
 
 
