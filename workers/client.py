@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import kombu.pools
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -44,11 +45,11 @@ class TaskStatus:
 
 def use_broker(redis_url: str) -> None:
     """Point this process's client at another Redis (tests, tools). Celery caches its connection and
-    producer pools and the result backend on first use, so those are dropped too."""
+    producer pools and the result backend on first use, so those are dropped too; kombu keeps its pools
+    per broker URL, so they are all closed and forgotten (coming back to a URL must not find a closed one)."""
     app.conf.broker_url = redis_url
     app.conf.result_backend = backend_url(redis_url)
-    if app._pool is not None:
-        app._pool.force_close_all()
+    kombu.pools.reset()
     app._pool = None
     if "amqp" in app.__dict__:
         app.amqp._producer_pool = None

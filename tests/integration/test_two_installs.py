@@ -86,3 +86,12 @@ def test_each_install_runs_its_tasks_on_its_own_worker(installs: dict[str, Setti
         for tid in [*sent[site], scans[site]]:
             assert tid in logs[site] and tid not in logs[other], (site, tid)
         assert external_ids(settings) == {f"{site}-{n}" for n in range(1, len(PEOPLE) + 1)}
+
+
+def test_the_client_can_go_back_to_a_broker_it_left(infra: Settings) -> None:
+    """Switching brokers closes the old connection pools; coming back must open new ones, not find closed ones."""
+    base = infra.redis_url.rsplit("/", 1)[0]
+    for url in (f"{base}/3", f"{base}/4", f"{base}/3"):
+        client.use_broker(url)
+        assert client.workers_online(timeout=0.2) == {}
+    client.use_broker(infra.redis_url)
