@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -72,3 +72,28 @@ def running_workers(settings: Settings, n: int, name: str, **env: str) -> Iterat
         yield procs
     finally:
         local.stop_workers(procs)
+
+
+CHILD_WATCH = REPO_ROOT / "tests" / "support" / "childwatch"
+
+
+def child_watch_env(
+    peak_log: Path | None = None,
+    open_log: Path | None = None,
+    watched: Sequence[str] = (),
+    pythonpath: str = os.environ.get("PYTHONPATH", ""),
+) -> dict[str, str]:
+    """Child-process variables that turn on tests/support/childwatch: the child writes its own peak memory to
+    `peak_log` at exit, and logs to `open_log` any open of a `watched` file."""
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(CHILD_WATCH), pythonpath) if p)}
+    if peak_log is not None:
+        env["FACEREG_TEST_PEAK_LOG"] = str(peak_log)
+    if open_log is not None:
+        env |= {"FACEREG_TEST_OPEN_WATCH": os.pathsep.join(watched), "FACEREG_TEST_OPEN_LOG": str(open_log)}
+    return env
+
+
+def probed_peak_mib(peak_log: Path) -> float:
+    """The peak memory (MiB) the last watched child wrote to `peak_log` when it finished."""
+    assert peak_log.exists(), "the child wrote no peak: it did not finish Python's exit"
+    return int(peak_log.read_text().split()[-1]) / 1024
