@@ -62,7 +62,7 @@ class ChildRun:
         return lines[-1] if lines else f"exit {self.exit_code}, no output"
 
 
-def _memory_bytes(pid: int) -> tuple[int, int]:
+def memory_bytes(pid: int | str = "self") -> tuple[int, int]:
     """(VmRSS, VmHWM) of a live process in bytes; (0, 0) once it is gone or a zombie.
 
     VmHWM is the peak of the process's own memory since its exec. The kernel's ru_maxrss is not: exec keeps
@@ -93,7 +93,7 @@ def run_measured(
         def watch() -> None:
             while not exited.wait(POLL_S):
                 elapsed = time.monotonic() - start
-                rss, hwm = _memory_bytes(proc.pid)
+                rss, hwm = memory_bytes(proc.pid)
                 peak[0] = max(peak[0], hwm)
                 over = "memory" if rss > kill_above_mib * 2**20 else ""
                 over = over or ("time" if elapsed > timeout_s else "")
@@ -223,8 +223,8 @@ def detection_image(face: np.ndarray, side: int, kind: str) -> np.ndarray:
 
 
 def _hwm_rss_mib() -> tuple[float, float]:
-    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
-    return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024
+    rss, hwm = memory_bytes()
+    return hwm / 2**20, rss / 2**20
 
 
 def detect_one(settings: Settings, side: int, kind: str) -> dict[str, Any]:

@@ -49,17 +49,15 @@ COUNT = bounded_int(0)  # 0 usually means "all"
 POSITIVE = bounded_int(1)
 
 
-def existing_dir(text: str) -> Path:
-    path = Path(text)
-    if not path.is_dir():
-        reason = "is a file, not a folder" if path.exists() else "does not exist"
-        raise argparse.ArgumentTypeError(f"{printable(text)} {reason}")
-    return path
+def _existing(is_kind: Callable[[Path], bool], otherwise: str) -> Callable[[str], Path]:
+    def parse(text: str) -> Path:
+        path = Path(text)
+        if not is_kind(path):
+            raise argparse.ArgumentTypeError(f"{printable(text)} {otherwise if path.exists() else 'does not exist'}")
+        return path
+
+    return parse
 
 
-def existing_file(text: str) -> Path:
-    path = Path(text)
-    if not path.is_file():
-        reason = "is not a regular file" if path.exists() else "does not exist"
-        raise argparse.ArgumentTypeError(f"{printable(text)} {reason}")
-    return path
+existing_dir = _existing(Path.is_dir, "is a file, not a folder")
+existing_file = _existing(Path.is_file, "is not a regular file")

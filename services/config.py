@@ -7,13 +7,14 @@ import re
 from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from model.image_io import ImageLimits
+if TYPE_CHECKING:
+    from model.image_io import ImageLimits
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
@@ -66,6 +67,8 @@ class Settings(BaseSettings):
     @property
     def image_limits(self) -> ImageLimits:
         """The decoding limits of every image this install reads (workers, CLIs, the dashboard's pictures)."""
+        from model.image_io import ImageLimits  # PIL and numpy: not for every process that reads a setting
+
         return ImageLimits(max_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels)
 
     @property

@@ -43,6 +43,7 @@ def install_conf(install: str) -> dict[str, Any]:
         "task_routes": {task: {"queue": queue_name(install, IO)} for task in IO_TASKS},
         "control_exchange": f"{install}.control",  # broadcasts (inspect, revoke) reach this install's workers only
         "event_exchange": f"{install}.events",
+        "facereg_install": install,  # which install the app serves (read back by tools that switch and restore)
     }
 
 

@@ -87,7 +87,7 @@ def local(tmp_path: Path, umask_022: None) -> Iterator[Local]:
 def broker(local: Local) -> Iterator[None]:
     """This process's Celery client on the test's Redis and install, pointed back where it was afterwards."""
     before = str(client.app.conf.broker_url)
-    before_install = str(client.app.conf.control_exchange).removesuffix(".control")
+    before_install = str(client.app.conf.facereg_install)
     client.use_settings(Settings(mongo_uri=local.env["FACEREG_MONGO_URI"], redis_url=local.env["FACEREG_REDIS_URL"]))
     try:
         yield

@@ -122,13 +122,9 @@ def run_measured(settings: Settings, args: list[str], env: dict[str, str]) -> Ch
 
 
 def peak_mib(pid: int) -> float:
-    """The peak RSS (VmHWM) of a live process and of its children (a Celery worker's pool child) in MiB."""
+    """The peak memory (VmHWM) of a live process and of its children (a Celery worker's pool child) in MiB."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    peaks = []
-    for p in [str(pid), *children]:
-        status = Path(f"/proc/{p}/status").read_text()
-        peaks += [int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")]
-    return max(peaks)
+    return max(bench_decode.memory_bytes(p)[1] for p in [pid, *children]) / 2**20
 
 
 @pytest.fixture(scope="module")
