@@ -8,7 +8,7 @@ WORKDIR /app
 COPY requirements.txt requirements-dev.txt requirements-torch.txt pyproject.toml ./
 COPY scripts/bootstrap.sh scripts/bootstrap.sh
 # Bootstrap needs the package folders to exist for the editable install.
-RUN mkdir -p model services workers dashboard && touch model/__init__.py services/__init__.py \
+RUN mkdir -p model services workers dashboard scripts && touch model/__init__.py services/__init__.py scripts/__init__.py \
     && scripts/bootstrap.sh
 COPY . .
 RUN rm -f .venv/.facereg-requirements && scripts/bootstrap.sh

@@ -12,7 +12,7 @@ import streamlit as st
 from dashboard.navigation import PAGES
 from dashboard.session import context, sidebar, signed_in_user
 from dashboard.signin import signin_page
-from services.private_files import secure_process
+from services.storage.private_files import secure_process
 
 secure_process()  # umask 077, and the data folder private (walked once per process)
 st.set_page_config(page_title="facereg", page_icon=":material/face:", layout="wide")

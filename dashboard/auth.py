@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from services.private_files import private_mkdir, write_private
+from services.storage.private_files import private_mkdir, write_private
 
 Role = Literal["admin", "viewer"]
 ROLES: tuple[Role, ...] = ("admin", "viewer")
@@ -249,7 +249,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _write(path: Path, users: dict[str, dict[str, str]]) -> None:
-    """Replace the users file atomically through a unique 0600 temporary file, fsynced (services.private_files)."""
+    """Replace the users file atomically through a unique 0600 temporary file, fsynced (storage.private_files)."""
     write_private(path, json.dumps(users, indent=2, sort_keys=True).encode() + b"\n", durable=True)
 
 

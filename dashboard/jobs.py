@@ -12,7 +12,7 @@ import streamlit as st
 
 from dashboard.session import context, signed_in_user
 from services.errors import NotFound
-from services.jobs import get_job
+from services.storage.jobs import get_job
 from workers import client
 from workers.client import QueueUnavailable, TaskStatus
 

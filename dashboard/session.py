@@ -7,11 +7,11 @@ import time
 import streamlit as st
 
 from dashboard.auth import User, UsersFileError, credential_stamp
-from services.audit import audit
 from services.config import Settings, get_settings
 from services.context import ServiceContext, open_context
 from services.errors import StorageUnavailable
-from services.galleries import list_galleries
+from services.registry.galleries import list_galleries
+from services.storage.audit import audit
 
 USER_KEY, STAMP_KEY, SEEN_KEY, ENDED_KEY = "user", "auth_stamp", "auth_last_seen", "auth_ended"
 

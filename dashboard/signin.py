@@ -1,6 +1,6 @@
 """The sign-in page: the only page a browser without a valid session gets. It shows nothing of the data.
 
-Wrong passwords are throttled per user name and per client address in MongoDB (services.signin_throttle),
+Wrong passwords are throttled per user name and per client address in MongoDB (services.storage.signin_throttle),
 so neither a new browser session nor a restart resets the count; every attempt is audited.
 """
 
@@ -10,9 +10,9 @@ import streamlit as st
 
 from dashboard.auth import InvalidUserName, UsersFileError, authenticate, load_users, normalize_name
 from dashboard.session import ENDED_KEY, client_address, context, settings, start_session
-from services.audit import audit
-from services.records import utcnow
-from services.signin_throttle import Lock, SigninThrottle
+from services.storage.audit import audit
+from services.storage.records import utcnow
+from services.storage.signin_throttle import Lock, SigninThrottle
 
 
 @st.cache_resource(show_spinner=False)

@@ -18,8 +18,8 @@ import numpy as np
 from tqdm import tqdm
 
 from services.config import Settings
-from services.db import connect
-from services.vector_index import HNSW, MAX_BATCH, VectorIndex, open_client
+from services.storage.db import connect
+from services.storage.vector_index import HNSW, MAX_BATCH, VectorIndex, open_client
 
 FACES_PER_IDENTITY = 5
 N_QUERIES = 200

@@ -13,10 +13,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from services.bulk import PersonPlan, plan_folder
 from services.config import Settings
 from services.context import open_context
-from services.enrollment import EnrollOptions
+from services.registry.bulk import PersonPlan, plan_folder
+from services.registry.enrollment import EnrollOptions
 from workers import bulk, local
 from workers.app import app
 from workers.result_backend import backend_url

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench_decode import detect_one
-from bench_decode import run_all as run_decode
-from bench_embed import run_all, run_one, summary_table
-from bench_index import run_all as run_index
-from bench_queue import run_all as run_queue
-
-from services.cli import parser as cli_parser
-from services.cli import print_json, run, setup_logging
-from services.cli_args import POSITIVE, bounded_float, existing_dir
+from scripts.bench_decode import detect_one
+from scripts.bench_decode import run_all as run_decode
+from scripts.bench_embed import run_all, run_one, summary_table
+from scripts.bench_index import run_all as run_index
+from scripts.bench_queue import run_all as run_queue
+from scripts.cli import parser as cli_parser
+from scripts.cli import print_json, run, setup_logging
+from scripts.cli_args import POSITIVE, bounded_float, existing_dir
 from services.config import get_settings
 
 

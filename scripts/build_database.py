@@ -29,15 +29,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from model import metrics
-from services.bulk import plan_folder, select_persons, triage
-from services.cli import EXIT_BAD_INPUT, parser, print_json, run, setup_logging
-from services.cli_args import COUNT, POSITIVE, bounded_int, existing_dir
+from model.evaluation import metrics
+from scripts.cli import EXIT_BAD_INPUT, parser, print_json, run, setup_logging
+from scripts.cli_args import COUNT, POSITIVE, bounded_int, existing_dir
 from services.config import Settings, get_settings
 from services.context import ServiceContext, open_context
-from services.enrollment import EnrollOptions
-from services.galleries import ensure_gallery
-from services.input_paths import ROOTS_SETTING, OutsideInputRoots, printable, within
+from services.registry.bulk import plan_folder, select_persons, triage
+from services.registry.enrollment import EnrollOptions
+from services.registry.galleries import ensure_gallery
+from services.storage.input_paths import ROOTS_SETTING, OutsideInputRoots, printable, within
 from workers import bulk, local
 from workers.schemas import MAX_BATCH
 

@@ -22,9 +22,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from services.cli import parser, run
+from scripts.cli import parser, run
 from services.config import REPO_ROOT
-from services.private_files import write_private
+from services.storage.private_files import write_private
 
 DEFAULT_OUTPUT = REPO_ROOT / ".env.compose"
 EXIT_REFUSED = 2
@@ -62,7 +62,7 @@ CHROMA_TOKEN={new_secret()}
 
 def write_env(path: Path, text: str, force: bool) -> None:
     """Create `path` 0600 from the start (O_EXCL: never through an existing file or link); with `force`,
-    replace it at once through a private temporary file (services.private_files.write_private)."""
+    replace it at once through a private temporary file (services.storage.private_files.write_private)."""
     if force:
         write_private(path, text.encode(), durable=True)
         return

@@ -23,13 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dashboard.auth import ROLES, UserExistsError, UsersFileError, load_users, normalize_name, remove_user, set_user
-from services.audit import record
-from services.cli import parser, run
+from scripts.cli import parser, run
 from services.config import get_settings
-from services.db import connect
 from services.errors import StorageUnavailable
-from services.records import utcnow
-from services.signin_throttle import Lock, SigninThrottle
+from services.storage.audit import record
+from services.storage.db import connect
+from services.storage.records import utcnow
+from services.storage.signin_throttle import Lock, SigninThrottle
 
 # One function per subcommand: (users file, parsed arguments) -> exit code.
 Handler = Callable[[Path, argparse.Namespace], int]

@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from services.cli import parser, print_json, run, setup_logging
-from services.cli_args import SIMILARITY, existing_dir
+from scripts.cli import parser, print_json, run, setup_logging
+from scripts.cli_args import SIMILARITY, existing_dir
 from services.config import get_settings
 from services.context import open_context
-from services.dedup import (
+from services.dedup.duplicates import (
     find_folder_duplicates,
     find_gallery_duplicates,
     resolve_folder_duplicates,

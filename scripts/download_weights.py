@@ -17,7 +17,7 @@ from model.detection.factory import YUNET_FILE
 from model.errors import ModelUnavailable
 from model.weights import download
 from model.zoo import ZOO, WeightsFile
-from services.cli import parser, run, setup_logging
+from scripts.cli import parser, run, setup_logging
 from services.config import get_settings
 
 log = logging.getLogger("download_weights")

@@ -15,16 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from model.embedders import create_embedder
+from model.evaluation.protocols import evaluate_identification, evaluate_verification, read_csv
 from model.pipeline import FacePipeline
-from services.cli import parser, print_json, run, setup_logging
-from services.cli_args import POSITIVE, SIMILARITY, bounded_float, existing_dir, existing_file
+from scripts.cli import parser, print_json, run, setup_logging
+from scripts.cli_args import POSITIVE, SIMILARITY, bounded_float, existing_dir, existing_file
 from services.config import Settings, get_settings
 from services.context import open_context
-from services.dedup_check import injected_copy_check
+from services.dedup.check import injected_copy_check
 from services.engine import build_pipeline
-from services.evaluation import evaluate_identification, evaluate_verification, read_csv
-from services.gallery_evaluation import rows_from_csv
-from services.open_set import open_set_report, unknown_people_rows
+from services.evaluation.gallery import rows_from_csv
+from services.evaluation.open_set import open_set_report, unknown_people_rows
 
 FPIR = bounded_float(1e-6, 1.0)  # a target false-positive identification rate (0 cannot be calibrated)
 

@@ -14,8 +14,8 @@ from model.backbones import load_backbone
 from model.embedders.torch_embedder import build_backbone
 from model.export import export_onnx, onnx_parity
 from model.zoo import ModelSpec, get_spec, locate_weights
-from services.cli import parser, print_json, run, setup_logging
-from services.cli_args import SIMILARITY, existing_file
+from scripts.cli import parser, print_json, run, setup_logging
+from scripts.cli_args import SIMILARITY, existing_file
 from services.config import get_settings
 
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import sys
 
-from services.cli import Parser, parser, print_json, run, setup_logging
-from services.cli_args import bounded_int
-from services.local_infra import InfraError, load_settings, start, status, stop
+from scripts.cli import Parser, parser, print_json, run, setup_logging
+from scripts.cli_args import bounded_int
+from scripts.supervisor.local_infra import InfraError, load_settings, start, status, stop
 
 WORKERS = bounded_int(0, 64)
 

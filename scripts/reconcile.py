@@ -5,11 +5,11 @@ python scripts/reconcile.py [GALLERY ...]     (default: every gallery)
 
 from __future__ import annotations
 
-from services.cli import parser, print_json, run, setup_logging
+from scripts.cli import parser, print_json, run, setup_logging
 from services.config import get_settings
-from services.consistency import reconcile
 from services.context import open_context
-from services.galleries import list_galleries
+from services.registry.consistency import reconcile
+from services.registry.galleries import list_galleries
 
 
 def main() -> int:

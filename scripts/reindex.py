@@ -5,11 +5,11 @@ python scripts/reindex.py GALLERY --model NAME [--runtime R]
 
 from __future__ import annotations
 
-from services.cli import parser, print_json, run, setup_logging
+from scripts.cli import parser, print_json, run, setup_logging
 from services.config import get_settings
-from services.consistency import reindex
 from services.context import open_context
 from services.engine import build_pipeline
+from services.registry.consistency import reindex
 
 
 def main() -> int:

@@ -5,10 +5,10 @@ python scripts/verify_faces.py IMG_A IMG_B [--model M] [--runtime R] [--threshol
 
 from __future__ import annotations
 
-from services.cli import parser, print_json, run, setup_logging
-from services.cli_args import SIMILARITY, existing_file
+from scripts.cli import parser, print_json, run, setup_logging
+from scripts.cli_args import SIMILARITY, existing_file
 from services.config import get_settings
-from services.verification import verify_images
+from services.search.verification import verify_images
 
 
 def main() -> int:

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 from model.pipeline import FacePipeline
 from services.config import Settings
-from services.db import Collections, collections, connect, ensure_indexes
 from services.engine import build_pipeline
-from services.image_store import ImageStore
-from services.private_files import secure_process
-from services.vector_index import VectorIndex, open_client
+from services.storage.db import Collections, collections, connect, ensure_indexes
+from services.storage.image_store import ImageStore
+from services.storage.private_files import secure_process
+from services.storage.vector_index import VectorIndex, open_client
 
 
 @dataclass
@@ -34,7 +34,7 @@ class ServiceContext:
 
 def open_context(settings: Settings, pipeline: FacePipeline | None = None) -> ServiceContext:
     """Open the services; first this process's files are made private (umask 077, the data folder 0700 and
-    tightened once per process: see services.private_files)."""
+    tightened once per process: see services.storage.private_files)."""
     secure_process(settings.data_dir)
     database = connect(settings.mongo_uri)
     ensure_indexes(database)

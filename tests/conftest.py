@@ -13,7 +13,7 @@ import pytest
 import time_machine
 
 from model.pipeline import FacePipeline
-from services import local_infra
+from scripts.supervisor import local_infra
 from services.config import Settings
 from services.engine import build_pipeline
 

@@ -15,8 +15,8 @@ from celery import Celery
 from celery.signals import worker_init, worker_process_init
 from kombu import Exchange, Queue
 
-from services.config import get_settings
-from services.private_files import secure_process
+from services.config import Settings, get_settings
+from services.storage.private_files import secure_process
 from workers.result_backend import backend_url
 
 EMBED = "embed"  # model work: one task at a time per process (prefetch 1)
@@ -59,8 +59,9 @@ def use_install(app: Celery, install: str) -> None:
     app.__dict__.pop("control", None)
 
 
-def create_app() -> Celery:
-    settings = get_settings()
+def create_app(settings: Settings | None = None) -> Celery:
+    """A Celery app for `settings` (default: this process's settings, FACEREG_* variables)."""
+    settings = settings or get_settings()
     app = Celery(
         "facereg", broker=settings.redis_url, backend=backend_url(settings.redis_url), include=["workers.tasks"]
     )

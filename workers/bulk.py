@@ -10,12 +10,12 @@ from typing import Any
 from tqdm import tqdm
 
 from model.errors import FaceregError
-from services.bulk import BulkSummary, PersonPlan, record_rejections
 from services.context import ServiceContext
-from services.enrollment import EnrollOptions, EnrollRequest, ImageInput, enroll_many, reason_of, rejection
-from services.identification import rank_primary_faces
-from services.input_paths import printable, read_input
-from services.persons import PersonInput
+from services.registry.bulk import BulkSummary, PersonPlan, record_rejections
+from services.registry.enrollment import EnrollOptions, EnrollRequest, ImageInput, enroll_many, reason_of, rejection
+from services.registry.persons import PersonInput
+from services.search.identification import rank_primary_faces
+from services.storage.input_paths import printable, read_input
 from workers import client, payloads
 from workers.payloads import ImagePayload
 

@@ -10,9 +10,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from scripts.supervisor.local_infra import celery_worker_args
 from services.config import REPO_ROOT, Settings
-from services.local_infra import celery_worker_args
-from services.private_files import open_private_log, private_mkdir, private_umask
+from services.storage.private_files import open_private_log, private_mkdir, private_umask
 from workers.client import use_settings, workers_online
 
 

@@ -2,7 +2,7 @@
 
 A message is JSON (Celery), kept in Redis and MongoDB, so every string in it is valid UTF-8: `name` is
 printable text, and a path whose bytes are not UTF-8 travels as `path_b64` (its bytes in base64).
-A path is read only under the allowed input roots (FACEREG_INPUT_ROOTS), see services.input_paths."""
+A path is read only under the allowed input roots (FACEREG_INPUT_ROOTS), see services.storage.input_paths."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any, TypedDict
 
 from model.errors import ImageTooLarge, InvalidImage
 from services.config import get_settings
-from services.input_paths import printable, read_input
+from services.storage.input_paths import printable, read_input
 
 MAX_INLINE_BYTES = 8 * 1024 * 1024
 MAX_NAME_CHARS = 255

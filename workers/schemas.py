@@ -29,11 +29,11 @@ from pydantic_core import PydanticCustomError
 
 from model.errors import FaceregError
 from model.zoo import RUNTIMES, ZOO
-from services.enrollment import DuplicatePhotos, EnrollOptions
 from services.errors import ServiceError
-from services.galleries import check_name
-from services.persons import PersonInput
-from services.records import Consent
+from services.registry.enrollment import DuplicatePhotos, EnrollOptions
+from services.registry.galleries import check_name
+from services.registry.persons import PersonInput
+from services.storage.records import Consent
 from workers.payloads import MAX_INLINE_BYTES, MAX_NAME_CHARS, MAX_PATH_BYTES, SOURCES, b64_length
 
 MAX_B64 = b64_length(MAX_INLINE_BYTES)  # the inline image limit, in base64 characters

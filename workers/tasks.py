@@ -14,20 +14,20 @@ from pymongo.errors import ConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from model.errors import FaceregError
-from services.consistency import reconcile as reconcile_gallery
-from services.consistency import reindex as reindex_gallery
+from services.attendance.streams import process_frames as process_stream_frames
 from services.context import ServiceContext
-from services.dedup import find_gallery_duplicates, scan_identity_candidates
+from services.dedup.duplicates import find_gallery_duplicates, scan_identity_candidates
 from services.engine import build_pipeline, verify_threshold
-from services.enrollment import EnrollRequest, ImageInput, ImageOutcome, enroll_many, rejection
 from services.errors import StorageUnavailable
-from services.evaluation_sources import rows_for
-from services.galleries import get_gallery
-from services.gallery_evaluation import evaluate_gallery
-from services.identification import identify_image, rank_primary_faces
-from services.inspection import inspect_photo
-from services.streams import process_frames as process_stream_frames
-from services.verification import compare
+from services.evaluation.gallery import evaluate_gallery
+from services.evaluation.sources import rows_for
+from services.registry.consistency import reconcile as reconcile_gallery
+from services.registry.consistency import reindex as reindex_gallery
+from services.registry.enrollment import EnrollRequest, ImageInput, ImageOutcome, enroll_many, rejection
+from services.registry.galleries import get_gallery
+from services.registry.inspection import inspect_photo
+from services.search.identification import identify_image, rank_primary_faces
+from services.search.verification import compare
 from workers import payloads
 from workers.app import app
 from workers.runtime import get_context
@@ -176,7 +176,7 @@ def gallery_evaluation(self: Task, m: GalleryEvaluationArgs) -> dict[str, Any]:
 @app.task(bind=True, name="workers.tasks.evaluate", acks_late=False, **COMMON)
 @validated(EvaluateArgs)
 def evaluate(self: Task, m: EvaluateArgs) -> dict[str, Any]:
-    """A Top-K evaluation from a split CSV, a folder or a gallery holdout (see services.evaluation_sources):
+    """A Top-K evaluation from a split CSV, a folder or a gallery holdout (see services.evaluation.sources):
     (source, gallery, job_id?)."""
     return _evaluate(get_context(), m.source.model_dump(), m.gallery, m.job_id or self.request.id)
 

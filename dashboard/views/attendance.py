@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard.pictures import thumbnail
 from dashboard.session import context, require_user
-from services.attendance import (
+from services.attendance.events import (
     AttendanceEvent,
     DailyPresence,
     daily_report,
@@ -21,8 +21,8 @@ from services.attendance import (
     site_today,
     sources,
 )
-from services.exports import safe_cell
-from services.persons import search_persons
+from services.registry.persons import search_persons
+from services.reports.exports import safe_cell
 
 SNAPSHOT_COLUMNS = 6
 

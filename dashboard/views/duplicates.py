@@ -10,9 +10,9 @@ import streamlit as st
 from dashboard import jobs
 from dashboard.pictures import thumbnail
 from dashboard.session import actor_name, context, gallery, is_admin, require_admin, require_user
-from services.dedup import DuplicateGroup, decide_review, open_reviews, resolve_gallery_duplicates
+from services.dedup.duplicates import DuplicateGroup, decide_review, open_reviews, resolve_gallery_duplicates
 from services.errors import ServiceError
-from services.records import Face
+from services.storage.records import Face
 
 
 def render() -> None:

@@ -14,12 +14,12 @@ from dashboard import jobs
 from dashboard.pictures import thumbnail
 from dashboard.session import actor_name, context, gallery, require_admin, require_user, settings
 from dashboard.uploads import MAX_UPLOAD_MB
-from model import metrics
 from model.errors import FaceregError
-from model.plots import roc_figure
-from services.calibration import apply_calibration, identify_threshold_for_fpir
-from services.evaluation_sources import extract_zip
-from services.jobs import recent_jobs
+from model.evaluation import metrics
+from model.evaluation.plots import roc_figure
+from services.evaluation.calibration import apply_calibration, identify_threshold_for_fpir
+from services.evaluation.sources import extract_zip
+from services.storage.jobs import recent_jobs
 
 SOURCES = {"folder": "A folder on the server", "zip": "An uploaded zip", "gallery": "This gallery, with a holdout"}
 TARGET_FARS = [0.001, 0.005, 0.01, 0.05, 0.1]

@@ -6,8 +6,8 @@ import streamlit as st
 
 from dashboard.jobs import worker_health
 from dashboard.session import context, gallery, require_user, settings
-from services.exports import safe_cell
-from services.overview import overview
+from services.reports.exports import safe_cell
+from services.reports.overview import overview
 
 
 def render() -> None:

@@ -11,12 +11,12 @@ from dashboard.photo_checks import check_photos
 from dashboard.pictures import data_uri, thumbnail
 from dashboard.session import actor_name, context, gallery, is_admin, require_admin, require_user
 from dashboard.uploads import photo_uploader
-from services.attendance import daily_report, site_today
-from services.erasure import erase_face, erase_person
+from services.attendance.events import daily_report, site_today
 from services.errors import ServiceError
-from services.exports import safe_cell
-from services.persons import face_summaries, faces_of, get_person, rename_person, search_persons
-from services.records import Person
+from services.registry.erasure import erase_face, erase_person
+from services.registry.persons import face_summaries, faces_of, get_person, rename_person, search_persons
+from services.reports.exports import safe_cell
+from services.storage.records import Person
 
 PAGE_SIZE = 20
 FACE_COLUMNS = 6

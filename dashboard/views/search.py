@@ -10,7 +10,7 @@ from dashboard import jobs
 from dashboard.pictures import GREEN, RED, boxed, thumbnail
 from dashboard.session import context, gallery, require_user
 from dashboard.uploads import Photo, photo_uploader
-from services.persons import face_summaries
+from services.registry.persons import face_summaries
 
 
 def render() -> None:

@@ -9,11 +9,11 @@ import streamlit as st
 from dashboard import jobs
 from dashboard.session import actor_name, context, gallery, require_admin, require_user, settings
 from model.zoo import ZOO
+from scripts.supervisor.local_infra import redact
 from services.errors import NotFound
-from services.galleries import get_gallery, set_thresholds
-from services.local_infra import redact
-from services.records import Gallery
-from services.verification import checked_similarity
+from services.registry.galleries import get_gallery, set_thresholds
+from services.search.verification import checked_similarity
+from services.storage.records import Gallery
 
 
 def render() -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from model.embedders import create_embedder
+from model.evaluation.protocols import evaluate_identification, evaluate_verification
 from model.pipeline import FacePipeline, PipelineOptions
 from services.config import Settings
 from services.engine import build_pipeline
-from services.evaluation import evaluate_identification, evaluate_verification
 
 pytestmark = pytest.mark.accuracy
 

@@ -17,8 +17,8 @@ from dashboard.navigation import PAGES
 from model.pipeline import FacePipeline
 from services.config import Settings
 from services.context import open_context
-from services.enrollment import ImageInput, enroll
-from services.persons import PersonInput
+from services.registry.enrollment import ImageInput, enroll
+from services.registry.persons import PersonInput
 from tests.e2e.browser import CHROMIUM, dashboard_server, go, require_chromium, see, settle, shot, sign_in, upload
 from tests.integration.conftest import isolated_settings
 

@@ -18,8 +18,8 @@ from dashboard.auth import set_user
 from model.pipeline import FacePipeline
 from services.config import Settings
 from services.context import ServiceContext, open_context
-from services.enrollment import ImageInput, enroll
-from services.persons import PersonInput
+from services.registry.enrollment import ImageInput, enroll
+from services.registry.persons import PersonInput
 from tests.e2e.browser import (
     CHROMIUM,
     SHOTS,

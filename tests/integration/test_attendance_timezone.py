@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from services.attendance import (
+from services.attendance.events import (
     REPORT_COLUMNS,
     daily_report,
     day_range,
@@ -24,9 +24,9 @@ from services.attendance import (
 )
 from services.config import Settings
 from services.context import ServiceContext, open_context
-from services.exports import FORMULA_STARTS
-from services.overview import overview
-from services.persons import PersonInput, create_or_get_person
+from services.registry.persons import PersonInput, create_or_get_person
+from services.reports.exports import FORMULA_STARTS
+from services.reports.overview import overview
 from tests.integration.conftest import isolated_settings
 
 KOLKATA = ZoneInfo("Asia/Kolkata")

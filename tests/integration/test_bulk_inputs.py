@@ -20,7 +20,7 @@ import pytest
 from model.pipeline import FacePipeline
 from services.config import Settings
 from services.context import ServiceContext, open_context
-from services.faults import CRASH_EXIT_CODE
+from services.storage.faults import CRASH_EXIT_CODE
 from tests.integration.conftest import isolated_settings, run_python, running_workers
 from workers import client, payloads
 

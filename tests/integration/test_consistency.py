@@ -9,10 +9,10 @@ import pytest
 
 from model.pipeline import FacePipeline
 from services.config import Settings
-from services.consistency import reconcile
 from services.context import ServiceContext, open_context
-from services.faults import CRASH_EXIT_CODE
-from services.galleries import get_gallery
+from services.registry.consistency import reconcile
+from services.registry.galleries import get_gallery
+from services.storage.faults import CRASH_EXIT_CODE
 from tests.integration.conftest import isolated_settings, run_python
 
 CHILD = """
@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 from services.config import Settings
 from services.context import open_context
-from services.enrollment import ImageInput, enroll
-from services.erasure import erase_person
-from services.persons import PersonInput, find_by_external_id
+from services.registry.enrollment import ImageInput, enroll
+from services.registry.erasure import erase_person
+from services.registry.persons import PersonInput, find_by_external_id
 
 ctx = open_context(Settings())
 if sys.argv[1] == "enroll":

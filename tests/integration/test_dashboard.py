@@ -14,12 +14,12 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.auth import User, set_user
 from model.pipeline import FacePipeline
-from services.attendance import record_event
+from services.attendance.events import record_event
 from services.config import Settings
 from services.context import ServiceContext, open_context
-from services.enrollment import ImageInput, enroll
-from services.galleries import ensure_gallery, get_gallery
-from services.persons import PersonInput
+from services.registry.enrollment import ImageInput, enroll
+from services.registry.galleries import ensure_gallery, get_gallery
+from services.registry.persons import PersonInput
 from tests.integration.apptest import dashboard_environ, start, texts
 from tests.integration.conftest import isolated_settings
 from workers import client, local

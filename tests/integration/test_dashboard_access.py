@@ -17,9 +17,9 @@ from dashboard.navigation import PAGES
 from model.pipeline import FacePipeline
 from services.config import Settings
 from services.context import ServiceContext, open_context
-from services.enrollment import ImageInput, enroll
-from services.persons import PersonInput
-from services.records import utcnow
+from services.registry.enrollment import ImageInput, enroll
+from services.registry.persons import PersonInput
+from services.storage.records import utcnow
 from tests.integration.apptest import dashboard_environ, sign_in, start, texts
 from tests.integration.conftest import isolated_settings
 

@@ -15,8 +15,8 @@ import pytest
 
 from dashboard.auth import authenticate, hash_password, load_users, set_user
 from services.config import REPO_ROOT, Settings
-from services.db import connect
-from services.signin_throttle import MAX_USER_FAILURES, SigninThrottle
+from services.storage.db import connect
+from services.storage.signin_throttle import MAX_USER_FAILURES, SigninThrottle
 from tests.conftest import machine_now
 
 SCRIPT = REPO_ROOT / "scripts" / "dashboard_users.py"

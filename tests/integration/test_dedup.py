@@ -14,7 +14,8 @@ import pytest
 from model.image_io import load_image
 from model.pipeline import FacePipeline
 from services.context import ServiceContext
-from services.dedup import (
+from services.dedup.check import KINDS, reencode
+from services.dedup.duplicates import (
     decide_review,
     find_folder_duplicates,
     find_gallery_duplicates,
@@ -23,10 +24,9 @@ from services.dedup import (
     resolve_gallery_duplicates,
     scan_identity_candidates,
 )
-from services.dedup_check import KINDS, reencode
-from services.enrollment import ImageInput, enroll
 from services.errors import ServiceError
-from services.persons import PersonInput
+from services.registry.enrollment import ImageInput, enroll
+from services.registry.persons import PersonInput
 
 Img = Callable[[str, int], Path]
 

@@ -23,7 +23,7 @@ from scripts import bench_decode
 from scripts.bench_decode import ChildRun
 from services.config import REPO_ROOT, Settings
 from services.context import ServiceContext, open_context
-from services.input_paths import printable
+from services.storage.input_paths import printable
 from tests.integration.conftest import (
     child_watch_env,
     isolated_settings,

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from model.evaluation.protocols import DatasetError
 from model.pipeline import FacePipeline
 from services.config import Settings
 from services.context import ServiceContext, open_context
-from services.evaluation import DatasetError
-from services.evaluation_sources import rows_for
-from services.gallery_evaluation import evaluate_gallery
-from services.input_paths import ROOTS_SETTING, OutsideInputRoots
+from services.evaluation.gallery import evaluate_gallery
+from services.evaluation.sources import rows_for
+from services.storage.input_paths import ROOTS_SETTING, OutsideInputRoots
 from tests.integration.conftest import isolated_settings, running_workers
 from workers import client, payloads
 

@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 
 from model.image_io import load_image
-from services.attendance import daily_report, events, record_event, report_csv
-from services.calibration import apply_calibration, identify_threshold_for_fpir
+from services.attendance.events import daily_report, events, record_event, report_csv
 from services.config import Settings
-from services.consistency import reconcile, reindex
 from services.context import ServiceContext
 from services.engine import build_pipeline
-from services.enrollment import EnrollOptions, ImageInput, enroll
-from services.erasure import erase_person
 from services.errors import Conflict, ContractMismatch
-from services.galleries import get_gallery
-from services.identification import identify_image
-from services.persons import PersonInput, search_persons
+from services.evaluation.calibration import apply_calibration, identify_threshold_for_fpir
+from services.registry.consistency import reconcile, reindex
+from services.registry.enrollment import EnrollOptions, ImageInput, enroll
+from services.registry.erasure import erase_person
+from services.registry.galleries import get_gallery
+from services.registry.persons import PersonInput, search_persons
+from services.search.identification import identify_image
 
 Img = Callable[[str, int], Path]
 
@@ -212,9 +212,9 @@ def test_calibrated_threshold_is_stored_on_the_gallery(ctx: ServiceContext, lfw_
 
 
 def test_gallery_evaluation_runs_as_a_stored_job_and_is_repeatable(ctx: ServiceContext, lfw: Path) -> None:
-    from services.evaluation import read_csv
-    from services.gallery_evaluation import evaluate_gallery, rows_from_csv
-    from services.jobs import get_job
+    from model.evaluation.protocols import read_csv
+    from services.evaluation.gallery import evaluate_gallery, rows_from_csv
+    from services.storage.jobs import get_job
 
     rows = rows_from_csv(read_csv(lfw / "gallery_split.csv", ("path", "identity", "role")))
     people = sorted({r.identity for r in rows})[::40]  # 11 of the 423 people

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.config import Settings
-from services.db import connect
-from services.signin_throttle import (
+from services.storage.db import connect
+from services.storage.signin_throttle import (
     LOCK,
     MAX_ADDRESS_FAILURES,
     MAX_USER_FAILURES,

@@ -17,7 +17,7 @@ import pytest
 from pymongo.database import Database
 
 from services.config import Settings
-from services.db import connect
+from services.storage.db import connect
 from tests.integration.conftest import isolated_settings, running_workers
 from workers import client, payloads, schemas
 from workers.app import app

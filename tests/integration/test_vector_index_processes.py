@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from services.config import REPO_ROOT
-from services.vector_index import VectorIndex, open_client
+from services.storage.vector_index import VectorIndex, open_client
 
 NAME = "procs.test"
 # Run as a separate interpreter (not multiprocessing: its spawn re-runs whatever __main__ is).
@@ -19,7 +19,7 @@ OTHER = """
 import json, sys
 from pathlib import Path
 import numpy as np
-from services.vector_index import VectorIndex, open_client
+from services.storage.vector_index import VectorIndex, open_client
 data_dir, op, vector = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 index = VectorIndex(open_client(None, 0, Path(data_dir)), embedded=True)
 if op == "add":

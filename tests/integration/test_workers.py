@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from model.pipeline import FacePipeline
-from services import local_infra
-from services.bulk import BulkSummary, plan_folder
+from scripts.supervisor import local_infra
 from services.config import Settings
 from services.context import ServiceContext, open_context
-from services.enrollment import EnrollOptions
-from services.galleries import get_gallery
+from services.registry.bulk import BulkSummary, plan_folder
+from services.registry.enrollment import EnrollOptions
+from services.registry.galleries import get_gallery
 from tests.integration.conftest import isolated_settings, run_python, running_workers
 from workers import bulk, client, local, payloads
 

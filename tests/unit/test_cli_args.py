@@ -1,4 +1,4 @@
-"""The command-line argument types, the one-line misuse parser, the exit codes of services.cli.run and the
+"""The command-line argument types, the one-line misuse parser, the exit codes of scripts.cli.run and the
 services' own threshold check."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from model.errors import NoFace
-from services import cli
-from services.cli_args import COUNT, FRACTION, POSITIVE, SIMILARITY, TOP_K, existing_dir, existing_file
+from scripts import cli
+from scripts.cli_args import COUNT, FRACTION, POSITIVE, SIMILARITY, TOP_K, existing_dir, existing_file
 from services.config import Settings
-from services.dedup import find_folder_duplicates, find_gallery_duplicates, scan_identity_candidates
-from services.verification import InvalidThreshold, checked_similarity, verify_images
+from services.dedup.duplicates import find_folder_duplicates, find_gallery_duplicates, scan_identity_candidates
+from services.search.verification import InvalidThreshold, checked_similarity, verify_images
 
 
 @pytest.mark.parametrize(

@@ -28,9 +28,9 @@ import yaml
 from chromadb.api.shared_system_client import SharedSystemClient
 from pydantic import SecretStr
 
-from services import vector_index
 from services.config import REPO_ROOT, Settings
 from services.errors import StorageUnavailable
+from services.storage import vector_index
 from workers.app import install_conf
 
 SECRETS = ("MONGO_ROOT_USER", "MONGO_ROOT_PASSWORD", "REDIS_PASSWORD", "CHROMA_TOKEN")

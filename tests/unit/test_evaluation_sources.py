@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.evaluation import DatasetError
-from services.evaluation_sources import extract_zip, folder_rows
+from model.evaluation.protocols import DatasetError
+from services.evaluation.sources import extract_zip, folder_rows
 
 
 def _zip(path: Path, entries: dict[str, bytes]) -> Path:
@@ -71,7 +71,7 @@ def test_not_a_zip_and_an_empty_zip_are_clear_errors(tmp_path: Path) -> None:
 
 
 def test_a_zip_that_unpacks_too_large_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import services.evaluation_sources as sources
+    import services.evaluation.sources as sources
 
     monkeypatch.setattr(sources, "MAX_ZIP_BYTES", 1000)
     buf = io.BytesIO()

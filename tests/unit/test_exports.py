@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from services.exports import SafeCsvWriter, csv_text, safe_cell
+from services.reports.exports import SafeCsvWriter, csv_text, safe_cell
 
 
 @pytest.mark.parametrize(

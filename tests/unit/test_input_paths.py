@@ -1,4 +1,4 @@
-"""Reading inputs only under the allowed roots (services.input_paths) and image payloads that survive any
+"""Reading inputs only under the allowed roots (services.storage.input_paths) and image payloads that survive any
 file name (workers.payloads): symlinks out, loops, FIFOs, devices, sparse giants, non-UTF-8 names."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from model.errors import ImageTooLarge, InvalidImage
-from services.input_paths import (
+from services.storage.input_paths import (
     ROOTS_SETTING,
     InputRefused,
     OutsideInputRoots,

@@ -1,4 +1,4 @@
-"""Tests for model.metrics on small, hand-computable examples."""
+"""Tests for model.evaluation.metrics on small, hand-computable examples."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from model.metrics import (
+from model.evaluation.metrics import (
     MetricError,
     accuracy_at,
     best_accuracy_threshold,

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services import private_files
-from services.dedup import DuplicateGroup, resolve_folder_duplicates
-from services.image_store import ImageStore
-from services.private_files import (
+from services.dedup.duplicates import DuplicateGroup, resolve_folder_duplicates
+from services.storage import private_files
+from services.storage.image_store import ImageStore
+from services.storage.private_files import (
     open_private_log,
     private_mkdir,
     private_umask,
@@ -126,7 +126,7 @@ def test_secure_data_dir_tightens_an_existing_install(
     (data / "dirlink").symlink_to(outside_dir, target_is_directory=True)
     data.chmod(0o755)
 
-    with caplog.at_level(logging.INFO, logger="services.private_files"):
+    with caplog.at_level(logging.INFO, logger="services.storage.private_files"):
         changed = secure_data_dir(data)
     # folders: data, images, g, p1, mongo, run = 6; files: a.img, a_chip.png, db.wt, tool, readonly = 5
     assert changed == 11
@@ -134,14 +134,14 @@ def test_secure_data_dir_tightens_an_existing_install(
     assert mode(run / "tool") == 0o700  # owner bits kept
     assert mode(run / "readonly") == 0o400  # never adds a permission
     assert mode(outside) == 0o644 and mode(outside_dir) == 0o755  # symlinks are not followed
-    lines = [r.getMessage() for r in caplog.records if r.name == "services.private_files"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "services.storage.private_files"]
     assert len(lines) == 1
     assert "tightened 5 file(s) and 6 folder(s)" in lines[0] and str(data.resolve()) in lines[0]
 
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="services.private_files"):
+    with caplog.at_level(logging.INFO, logger="services.storage.private_files"):
         assert secure_data_dir(data) == 0  # nothing left to do: no log line
-    assert not [r for r in caplog.records if r.name == "services.private_files"]
+    assert not [r for r in caplog.records if r.name == "services.storage.private_files"]
 
 
 def test_secure_process_walks_once_per_folder(tmp_path: Path, umask_022: None, fresh_cache: None) -> None:

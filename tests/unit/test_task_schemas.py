@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from model.zoo import ZOO
-from services.bulk import PersonPlan
+from services.registry.bulk import PersonPlan
 from workers import bulk, payloads, schemas
 from workers.app import app
 from workers.schemas import (

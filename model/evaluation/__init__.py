@@ -1,0 +1,1 @@
+"""Evaluation maths: metrics, plots, and the LFW verification / identification protocols."""

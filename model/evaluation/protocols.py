@@ -1,0 +1,248 @@
+"""Offline evaluations: 1:1 verification on a pairs CSV, and Top-K identification on a split CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from model.embedders.base import Embedder
+from model.errors import FaceregError
+from model.evaluation import metrics
+from model.evaluation.plots import plot_roc, plot_topk
+from model.pipeline import FaceEmbedding, FacePipeline
+from model.types import FloatArray, ImageArray
+
+DEFAULT_FARS = (1e-3, 1e-2, 1e-1)
+CHUNK = 64
+
+
+class DatasetError(FaceregError):
+    """A pairs or split file that cannot be used as given."""
+
+
+@dataclass(slots=True)
+class EmbeddedImages:
+    """Primary-face embeddings of a set of image paths; failures kept with their reason."""
+
+    vectors: dict[str, FloatArray] = field(default_factory=dict)
+    chips: dict[str, ImageArray] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    fallbacks: int = 0
+
+
+def read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    return parse_csv(path.read_bytes(), str(path), required)
+
+
+def parse_csv(data: bytes, source: str, required: Sequence[str]) -> list[dict[str, str]]:
+    """The rows of a CSV with the `required` columns; bytes that are not UTF-8 kept as a file name keeps them."""
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8", "surrogateescape"), newline="")))
+    missing = [c for c in required if not rows or c not in rows[0]]
+    if missing:
+        raise DatasetError(f"{source}: missing column(s) {', '.join(missing)} (needs {', '.join(required)})")
+    return rows
+
+
+def embed_paths(
+    pipeline: FacePipeline,
+    root: Path,
+    paths: Iterable[str],
+    desc: str,
+    keep_chips: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> EmbeddedImages:
+    """Embed each image's primary face, in batches, with a progress bar."""
+    unique = list(dict.fromkeys(paths))
+    out = EmbeddedImages()
+    with tqdm(total=len(unique), desc=desc, unit="img") as bar:
+        for start in range(0, len(unique), CHUNK):
+            chunk = unique[start : start + CHUNK]
+            for rel, result in zip(chunk, pipeline.embed_primary_many([root / p for p in chunk]), strict=True):
+                _store(out, rel, result, keep_chips)
+            bar.update(len(chunk))
+            if progress is not None:
+                progress(min(start + CHUNK, len(unique)), len(unique))
+    return out
+
+
+def _store(out: EmbeddedImages, rel: str, result: FaceEmbedding | FaceregError, keep_chips: int) -> None:
+    if isinstance(result, FaceregError):
+        out.failures[rel] = f"{type(result).__name__}: {result}"
+        return
+    out.vectors[rel] = result.vector
+    out.fallbacks += int(result.detection.fallback)
+    if len(out.chips) < keep_chips:
+        out.chips[rel] = result.chip
+
+
+def runtime_parity(reference: FloatArray, other: Embedder, chips: Sequence[ImageArray]) -> dict[str, Any]:
+    """Cosine between the reference vectors and another runtime's vectors of the same chips."""
+    cos = np.sum(reference * other.embed(list(chips)), axis=1)
+    return {"runtime": other.runtime, "n": len(chips), "min_cosine": float(cos.min()), "mean_cosine": float(cos.mean())}
+
+
+def evaluate_verification(
+    pipeline: FacePipeline,
+    root: Path,
+    pairs_csv: Path,
+    out_dir: Path,
+    folds: int | None = None,
+    fars: Sequence[float] = DEFAULT_FARS,
+    parity_with: Embedder | None = None,
+    parity_n: int = 100,
+) -> dict[str, Any]:
+    """LFW-style verification report. A pair with a failed image counts as a wrong answer."""
+    rows = read_csv(pairs_csv, ("path_a", "path_b", "same"))
+    fold_ids = _fold_ids(rows)
+    if folds is not None:
+        # A quick run: only the pairs of the first K folds, cross-validated among themselves.
+        if folds < 2:
+            raise DatasetError("--folds needs at least 2 (each fold's threshold comes from the others)")
+        wanted = set(sorted(set(fold_ids))[:folds])
+        rows = [r for r, f in zip(rows, fold_ids, strict=True) if f in wanted]
+        fold_ids = [f for f in fold_ids if f in wanted]
+    started = time.perf_counter()
+    emb = embed_paths(
+        pipeline,
+        root,
+        (p for r in rows for p in (r["path_a"], r["path_b"])),
+        "verify",
+        keep_chips=parity_n if parity_with else 0,
+    )
+    ok = np.array([r["path_a"] in emb.vectors and r["path_b"] in emb.vectors for r in rows])
+    labels = np.array([_truthy(r["same"]) for r in rows])
+    scores = np.array(
+        [
+            float(emb.vectors[r["path_a"]] @ emb.vectors[r["path_b"]]) if good else np.nan
+            for r, good in zip(rows, ok, strict=True)
+        ]
+    )
+    report: dict[str, Any] = {
+        "model": pipeline.embedder.spec.name,
+        "runtime": pipeline.embedder.runtime,
+        "detector": pipeline.detector.name,
+        "contract": pipeline.contract.id,
+        "n_pairs": len(rows),
+        "n_failed": int((~ok).sum()),
+        "n_images": len(emb.vectors) + len(emb.failures),
+        "n_fallback_images": emb.fallbacks,
+    }
+    report.update(_fold_report(scores, labels, np.asarray(fold_ids), ok))
+    s, y = scores[ok], labels[ok]
+    roc = metrics.roc_curve(s, y)
+    eer, eer_thr = metrics.equal_error_rate(s, y)
+    report["roc_auc"] = metrics.roc_auc(s, y)
+    report["eer"] = eer
+    report["eer_threshold"] = eer_thr
+    report["tar_at_far"] = _tar_at_fars(s, y, fars)
+    if parity_with is not None and emb.chips:
+        keys = list(emb.chips)
+        report["runtime_parity"] = runtime_parity(
+            np.stack([emb.vectors[k] for k in keys]), parity_with, [emb.chips[k] for k in keys]
+        )
+    report["failures"] = dict(list(emb.failures.items())[:50])
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot_roc(roc, out_dir / "roc.png", f"{report['model']} on {pairs_csv.name}", report["roc_auc"])
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def _fold_ids(rows: list[dict[str, str]]) -> list[int]:
+    if "fold" in rows[0]:
+        return [int(r["fold"]) for r in rows]
+    # No folds given: 10 contiguous folds, as View 2's files are laid out.
+    return [i * 10 // len(rows) for i in range(len(rows))]
+
+
+def _fold_report(scores: FloatArray, labels: np.ndarray, folds: np.ndarray, ok: np.ndarray) -> dict[str, Any]:
+    # A failed pair gets a score outside the cosine range on its wrong side: wrong at any threshold.
+    forced = np.where(ok, scores, np.where(labels, -10.0, 10.0))
+    result = metrics.kfold_accuracy(forced, labels, folds)
+    return {
+        "folds_evaluated": len(result.accuracies),
+        "accuracy_mean": result.mean,
+        "accuracy_std": result.std,
+        "fold_accuracies": result.accuracies,
+        "threshold": float(np.mean(result.thresholds)),
+    }
+
+
+def _tar_at_fars(scores: FloatArray, labels: np.ndarray, fars: Sequence[float]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for far in fars:
+        try:
+            out[f"{far:g}"] = metrics.tar_at_far(scores, labels, far)[0]
+        except metrics.MetricError:
+            out[f"{far:g}"] = None  # finer than the number of impostor pairs supports
+    return out
+
+
+def _truthy(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "same"):
+        return True
+    if v in ("0", "false", "no", "different"):
+        return False
+    raise DatasetError(f"'same' must be 1/0 or true/false, got {value!r}")
+
+
+def evaluate_identification(
+    pipeline: FacePipeline, root: Path, split_csv: Path, out_dir: Path, ks: Sequence[int] = (1, 3, 5)
+) -> dict[str, Any]:
+    """Closed-set Top-K on an enroll/probe split; failed probes count as misses."""
+    rows = read_csv(split_csv, ("path", "identity", "role"))
+    enroll = [r for r in rows if r["role"] == "enroll"]
+    probes = [r for r in rows if r["role"] == "probe"]
+    if not enroll or not probes:
+        raise DatasetError(f"{split_csv}: needs rows with role 'enroll' and role 'probe'")
+    started = time.perf_counter()
+    emb = embed_paths(pipeline, root, [r["path"] for r in enroll + probes], "identify")
+    gallery = [r for r in enroll if r["path"] in emb.vectors]
+    if not gallery:
+        raise DatasetError("no enrollment image produced an embedding")
+    gallery_vecs = np.stack([emb.vectors[r["path"]] for r in gallery])
+    found = [r for r in probes if r["path"] in emb.vectors]
+    ranked, ranked_scores = metrics.rank_identities(
+        np.stack([emb.vectors[r["path"]] for r in found]) @ gallery_vecs.T if found else np.zeros((0, len(gallery))),
+        [r["identity"] for r in gallery],
+    )
+    # Failed probes are ranked as nothing: they count against every Top-K.
+    ranked_all = ranked + [[] for _ in range(len(probes) - len(found))]
+    truth = [r["identity"] for r in found] + [r["identity"] for r in probes if r["path"] not in emb.vectors]
+    topk = metrics.top_k_accuracy(ranked_all, truth, ks)
+    misses = [
+        {"probe": r["path"], "expected": r["identity"], "predicted": rk[0], "similarity": float(sc[0])}
+        for r, rk, sc in zip(found, ranked, ranked_scores, strict=True)
+        if rk[0] != r["identity"]
+    ]
+    report: dict[str, Any] = {
+        "model": pipeline.embedder.spec.name,
+        "runtime": pipeline.embedder.runtime,
+        "detector": pipeline.detector.name,
+        "contract": pipeline.contract.id,
+        **{f"top{k}": v for k, v in topk.items()},
+        "n_probes": len(probes),
+        "n_identities": len({r["identity"] for r in enroll}),
+        "n_enrolled_faces": len(gallery),
+        "n_failed": len(emb.failures),
+        "n_fallback_images": emb.fallbacks,
+        "top1_misses": misses[:100],
+        "failures": dict(list(emb.failures.items())[:50]),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot_topk(topk, out_dir / "topk.png", f"{report['model']} on {split_csv.name}")
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    return report

@@ -1,0 +1,1 @@
+"""Duplicate faces: near-identical images and the same face under two persons."""

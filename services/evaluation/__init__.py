@@ -1,0 +1,1 @@
+"""Gallery evaluation: Top-K on held-out probes, open-set calibration, evaluation inputs."""

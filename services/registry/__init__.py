@@ -1,0 +1,1 @@
+"""The registry: galleries, persons, enrollment, inspection, bulk registration, erasure, consistency."""

@@ -1,0 +1,133 @@
+"""Keeping ChromaDB a faithful projection of MongoDB: reconcile, and reindex with another model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from model.image_io import load_image
+from model.pipeline import FacePipeline
+from model.types import Detection
+from services.context import ServiceContext
+from services.errors import ServiceError
+from services.registry.galleries import default_thresholds, get_gallery
+from services.storage.audit import audit
+from services.storage.face_writes import delete_faces, project
+from services.storage.records import Face, Gallery, utcnow, vector_to_bytes
+from services.storage.vector_index import collection_name
+
+BATCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    gallery: str
+    faces: int
+    vectors_before: int
+    orphan_vectors_deleted: int
+    pending_projected: int
+    missing_vectors_restored: int
+    deletions_finished: int
+    vectors_after: int
+
+    @property
+    def repaired(self) -> int:
+        return (
+            self.orphan_vectors_deleted
+            + self.pending_projected
+            + self.missing_vectors_restored
+            + self.deletions_finished
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {**asdict(self), "repaired": self.repaired}
+
+
+def reconcile(ctx: ServiceContext, gallery_name: str) -> ReconcileReport:
+    """Find and repair every difference between the gallery's records and its vectors."""
+    gallery = get_gallery(ctx, gallery_name)
+    if gallery.reindexing_to is None:
+        _adopt_new_vectors(ctx, gallery.name, gallery.contract)  # a reindex that crashed after its switch
+    docs = list(ctx.db.faces.find({"gallery": gallery.name}))
+    vector_ids = ctx.index.ids(gallery.collection)
+    deleting = [Face.from_doc(d) for d in docs if d["vector_state"] == "deleting"]
+    pending = [Face.from_doc(d) for d in docs if d["vector_state"] == "pending"]
+    missing = [Face.from_doc(d) for d in docs if d["vector_state"] == "indexed" and d["_id"] not in vector_ids]
+    live_ids = {d["_id"] for d in docs if d["vector_state"] != "deleting"}
+    orphans = sorted(vector_ids - live_ids - {f.id for f in deleting})
+    delete_faces(ctx, gallery, deleting)
+    ctx.index.delete(gallery.collection, orphans)
+    for start in range(0, len(pending) + len(missing), BATCH):
+        project(ctx, gallery, (pending + missing)[start : start + BATCH])
+    report = ReconcileReport(
+        gallery=gallery.name,
+        faces=len(live_ids),
+        vectors_before=len(vector_ids),
+        orphan_vectors_deleted=len(orphans),
+        pending_projected=len(pending),
+        missing_vectors_restored=len(missing),
+        deletions_finished=len(deleting),
+        vectors_after=ctx.index.count(gallery.collection),
+    )
+    if report.repaired:
+        audit(ctx, "system", "gallery.reconcile", gallery.name, report.to_dict())
+    return report
+
+
+def reindex(ctx: ServiceContext, gallery_name: str, pipeline: FacePipeline, actor: str = "system") -> dict[str, object]:
+    """Re-embed every face of the gallery with `pipeline` into a new collection, then switch atomically.
+
+    The stored originals are re-aligned with the new model's own alignment from the recorded
+    landmarks, so no detection runs again. Thresholds reset to the new model's defaults.
+    """
+    gallery = get_gallery(ctx, gallery_name)
+    new = pipeline.contract
+    if new.id == gallery.contract:
+        return {"gallery": gallery.name, "contract": new.id, "reindexed": 0, "note": "already on this contract"}
+    target = collection_name(gallery.name, new.id)
+    claimed = ctx.db.galleries.update_one(
+        {"_id": gallery.name, "reindexing_to": {"$in": [None, new.id]}}, {"$set": {"reindexing_to": new.id}}
+    )
+    if claimed.matched_count == 0:
+        raise ServiceError(f"gallery {gallery.name!r} is already being re-indexed to another model")
+    ctx.index.drop(target)  # a crashed earlier attempt may have left part of it
+    faces = [
+        Face.from_doc(d) for d in ctx.db.faces.find({"gallery": gallery.name, "vector_state": {"$ne": "deleting"}})
+    ]
+    for start in tqdm(range(0, len(faces), BATCH), desc="reindex", unit="batch"):
+        _reembed(ctx, pipeline, target, faces[start : start + BATCH])
+    verify, identify = default_thresholds(ctx, pipeline)
+    switched = Gallery(
+        gallery.name, new.id, new.model, new.dim, target, verify, identify, gallery.created_at, utcnow(), None, None
+    )
+    ctx.db.galleries.replace_one({"_id": gallery.name}, switched.to_doc())
+    _adopt_new_vectors(ctx, gallery.name, new.id)
+    ctx.index.drop(gallery.collection)
+    audit(ctx, actor, "gallery.reindex", gallery.name, {"from": gallery.contract, "to": new.id, "faces": len(faces)})
+    return {"gallery": gallery.name, "from": gallery.contract, "contract": new.id, "reindexed": len(faces)}
+
+
+def _reembed(ctx: ServiceContext, pipeline: FacePipeline, target: str, faces: list[Face]) -> None:
+    chips = []
+    for f in faces:
+        det = Detection(np.asarray(f.box, np.float32), np.asarray(f.landmarks, np.float32), f.detection_score)
+        chips.append(pipeline.embedder.align(load_image(f.image_path), det))
+    vectors = pipeline.embedder.embed(chips)
+    for f, v in zip(faces, vectors, strict=True):
+        ctx.db.faces.update_one({"_id": f.id}, {"$set": {"next_vector": vector_to_bytes(v)}})
+    ctx.index.upsert(target, [f.id for f in faces], vectors, [f.person_id for f in faces])
+
+
+def _adopt_new_vectors(ctx: ServiceContext, gallery: str, contract: str) -> None:
+    """After the switch, each record's vector becomes the one computed for the new contract."""
+    query = {"gallery": gallery, "next_vector": {"$exists": True}, "contract": {"$ne": contract}}
+    for doc in ctx.db.faces.find(query, {"next_vector": 1}):
+        ctx.db.faces.update_one(
+            {"_id": doc["_id"]},
+            {
+                "$set": {"vector": doc["next_vector"], "contract": contract, "vector_state": "indexed"},
+                "$unset": {"next_vector": ""},
+            },
+        )

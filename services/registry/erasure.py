@@ -1,0 +1,81 @@
+"""Erasure of a person: records, vectors, stored images, attendance snapshots; an audit entry remains."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.context import ServiceContext
+from services.errors import NotFound
+from services.registry.galleries import get_gallery
+from services.registry.persons import get_person
+from services.storage.audit import audit
+from services.storage.face_writes import delete_faces
+from services.storage.records import Face
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureReport:
+    person_id: str
+    faces_deleted: int
+    attendance_rows: int
+    attendance_mode: str
+    snapshots_deleted: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "person_id": self.person_id,
+            "faces_deleted": self.faces_deleted,
+            "attendance_rows": self.attendance_rows,
+            "attendance_mode": self.attendance_mode,
+            "snapshots_deleted": self.snapshots_deleted,
+        }
+
+
+def erase_person(ctx: ServiceContext, person_id: str, actor: str = "system") -> ErasureReport:
+    get_person(ctx, person_id)  # NotFound for an unknown id
+    faces = [Face.from_doc(d) for d in ctx.db.faces.find({"person_id": person_id})]
+    by_gallery: dict[str, list[Face]] = defaultdict(list)
+    for f in faces:
+        by_gallery[f.gallery].append(f)
+    for name, group in by_gallery.items():
+        delete_faces(ctx, get_gallery(ctx, name), group)
+    for name in {*by_gallery, *ctx.db.faces.distinct("gallery")}:
+        ctx.images.delete_person(name, person_id)
+    rows, snapshots = _erase_attendance(ctx, person_id)
+    ctx.db.dedup_reviews.delete_many({"person_ids": person_id})
+    ctx.db.persons.delete_one({"_id": person_id})
+    mode = ctx.settings.erase_attendance
+    # The audit entry names the id only: no name or image of an erased person is kept.
+    audit(ctx, actor, "person.erase", person_id, {"faces": len(faces), "attendance_rows": rows, "mode": mode})
+    return ErasureReport(person_id, len(faces), rows, mode, snapshots)
+
+
+def erase_face(ctx: ServiceContext, face_id: str, actor: str = "system") -> Face:
+    """One face out of the gallery: its vector, record and stored files. The person stays."""
+    doc = ctx.db.faces.find_one({"_id": face_id})
+    if doc is None:
+        raise NotFound(f"face {face_id} does not exist")
+    face = Face.from_doc(doc)
+    delete_faces(ctx, get_gallery(ctx, face.gallery), [face])
+    audit(ctx, actor, "face.erase", face.person_id, {"face_id": face.id, "gallery": face.gallery})
+    return face
+
+
+def _erase_attendance(ctx: ServiceContext, person_id: str) -> tuple[int, int]:
+    events = list(ctx.db.attendance.find({"person_id": person_id}, {"snapshot_path": 1}))
+    snapshots = 0
+    for e in events:
+        path = e.get("snapshot_path")
+        if path and Path(path).is_file():
+            Path(path).unlink()
+            snapshots += 1
+    if ctx.settings.erase_attendance == "delete":
+        ctx.db.attendance.delete_many({"person_id": person_id})
+    else:
+        ctx.db.attendance.update_many(
+            {"person_id": person_id},
+            {"$set": {"person_id": None, "display_name": None, "erased": True, "snapshot_path": None}},
+        )
+    return len(events), snapshots

@@ -1,0 +1,1 @@
+"""Reports: the dashboard's overview figures and spreadsheet-safe exports."""

@@ -1,0 +1,1 @@
+"""Storage: MongoDB records, the vector index, stored images, atomic face writes, audit, jobs, input files."""

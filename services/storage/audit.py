@@ -1,0 +1,26 @@
+"""The audit trail: who did what to which record, when."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.collection import Collection
+
+from services.context import ServiceContext
+from services.storage.records import utcnow
+
+
+def audit(ctx: ServiceContext, actor: str, action: str, subject: str, details: dict[str, Any] | None = None) -> None:
+    record(ctx.db.audit, actor, action, subject, details)
+
+
+def record(
+    trail: Collection[dict[str, Any]], actor: str, action: str, subject: str, details: dict[str, Any] | None = None
+) -> None:
+    """One audit entry in `trail` (the `audit` collection), for callers without a whole ServiceContext."""
+    trail.insert_one({"time": utcnow(), "actor": actor, "action": action, "subject": subject, "details": details or {}})
+
+
+def audit_trail(ctx: ServiceContext, subject: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    query = {} if subject is None else {"subject": subject}
+    return [dict(d) for d in ctx.db.audit.find(query, {"_id": 0}).sort("time", -1).limit(limit)]
