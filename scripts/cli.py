@@ -9,7 +9,10 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from pydantic import ValidationError
+
 from model.errors import FaceregError
+from services.config import Settings, env_variable
 from services.storage.input_paths import printable
 from services.storage.private_files import private_umask
 
@@ -42,16 +45,30 @@ def setup_logging(verbose: bool = False) -> None:
 INPUT_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 
 
-def run(main: Callable[[], int | None]) -> None:
-    """Run `main`; a facereg error, or a file that cannot be opened, becomes one line on stderr and exit
-    code 2, never a traceback.
+def settings_error(exc: ValidationError) -> str:
+    """One line naming each invalid FACEREG_* variable and what is wrong with it."""
+    problems: dict[str, str] = {}
+    for error in exc.errors():
+        problems.setdefault(env_variable(str(error["loc"][0])) if error["loc"] else "FACEREG_*", error["msg"])
+    plural = "s" if len(problems) > 1 else ""
+    return f"invalid setting{plural} " + "; ".join(f"{name}: {msg}" for name, msg in problems.items())
 
-    Everything a CLI writes (reports, plots, logs, quarantine) is private: umask 077 from the start. The
-    data folder itself is tightened where a CLI opens it (services.context.open_context, local_infra.start).
+
+def run(main: Callable[[], int | None]) -> None:
+    """Run `main`; a facereg error, an invalid FACEREG_* setting, or a file that cannot be opened becomes one
+    line on stderr and exit code 2, never a traceback.
+
+    Everything a CLI writes (reports, plots, logs, quarantine) is private: umask 077 from the start. The data
+    folder itself is tightened where a CLI opens it (services.context.open_context, the supervisor's start).
     """
     private_umask()
     try:
         code = main()
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        print(f"error: {settings_error(exc)}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
     except FaceregError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)

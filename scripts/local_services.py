@@ -7,7 +7,8 @@ workers and the dashboard.
 
 Addresses come from FACEREG_MONGO_URI, FACEREG_REDIS_URL, FACEREG_CHROMA_HOST/PORT; data, logs and pid
 files go under FACEREG_DATA_DIR. `stop` ends only what `start` started. The last line printed is the
-status as one JSON object; the exit code is 1 (with a message on stderr) when a service is not as asked.
+status as one JSON object; the exit code is 1 (with a message on stderr) when a service is not as asked, 2 when
+a FACEREG_* value is invalid.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import sys
 
 from scripts.cli import Parser, parser, print_json, run, setup_logging
 from scripts.cli_args import bounded_int
-from scripts.supervisor.local_infra import InfraError, load_settings, start, status, stop
+from scripts.supervisor.catalogue import InfraError
+from scripts.supervisor.supervisor import start, status, stop
+from services.config import Settings
 
 WORKERS = bounded_int(0, 64)
 
@@ -37,7 +40,7 @@ def main() -> int:
     setup_logging(args.verbose)
     logging.getLogger("pymongo").setLevel(logging.INFO)  # -v is about this tool, not every driver heartbeat
     try:
-        settings = load_settings()
+        settings = Settings()  # an invalid value: one line and exit 2 (scripts.cli.run)
         problems: list[str] = []
         if args.command == "start":
             problems = start(settings, chroma=args.chroma, workers=args.workers, dashboard=args.dashboard)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -150,3 +152,55 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ***."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':')[0]}:***@{hosts}"))
+
+
+def env_variable(field: str) -> str:
+    """The FACEREG_* variable of a Settings field."""
+    return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def _env_value(variable: str, value: object) -> str:
+    """`value` as the text the Settings parser reads back to it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, list):  # a path list (NoDecode, see _split_paths): entries joined like PATH
+        entries = [str(p) for p in value]
+        if any(os.pathsep in e or not e.strip() for e in entries):
+            raise ValueError(f"{variable}: an entry holds {os.pathsep!r} or is blank: {entries!r}")
+        return os.pathsep.join(entries)
+    if isinstance(value, str | int | float | Path):
+        return str(value)
+    raise TypeError(f"{variable}: no environment form for a {type(value).__name__}")
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Every setting as its FACEREG_* variable, secrets included (for a child process's environment, never a
+    log): `Settings()` in that environment equals `settings`. A None is left out, so the child must not inherit
+    that variable (see `without_settings`); a None whose default is not None cannot be said and is an error."""
+    env: dict[str, str] = {}
+    for field, info in Settings.model_fields.items():
+        value, variable = getattr(settings, field), env_variable(field)
+        if value is None:
+            if info.get_default(call_default_factory=True) is not None:
+                raise ValueError(f"{variable}: None cannot be passed through the environment (the default is not)")
+            continue
+        env[variable] = _env_value(variable, value)
+    return env
+
+
+def without_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` without any variable Settings reads (names are case-insensitive): the base of a child's
+    environment whose settings come from `settings_env`."""
+    names = {env_variable(field) for field in Settings.model_fields}
+    return {key: value for key, value in environ.items() if key.upper() not in names}

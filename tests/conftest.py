@@ -13,7 +13,7 @@ import pytest
 import time_machine
 
 from model.pipeline import FacePipeline
-from scripts.supervisor import local_infra
+from scripts.supervisor import supervisor
 from services.config import Settings
 from services.engine import build_pipeline
 
@@ -137,9 +137,9 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         torch_threads=2,
         timezone="UTC",  # tests that reason about days name their zone; the machine's never matters
     )
-    problems = local_infra.start(settings)
+    problems = supervisor.start(settings)
     if problems:
-        local_infra.stop(settings)
+        supervisor.stop(settings)
         pytest.fail("local services did not start: " + "; ".join(problems))
     yield settings
-    local_infra.stop(settings)
+    supervisor.stop(settings)

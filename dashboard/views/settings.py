@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import jobs
 from dashboard.session import actor_name, context, gallery, require_admin, require_user, settings
 from model.zoo import ZOO
-from scripts.supervisor.local_infra import redact
+from services.config import redact
 from services.errors import NotFound
 from services.registry.galleries import get_gallery, set_thresholds
 from services.search.verification import checked_similarity

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from scripts.supervisor.local_infra import http_ok
+from scripts.supervisor.probes import http_ok
 from services.config import REPO_ROOT, Settings
 from tests.conftest import free_port
 from tests.integration.conftest import project_env

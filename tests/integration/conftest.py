@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from model.pipeline import FacePipeline
+from scripts.supervisor import launcher
 from services.config import REPO_ROOT, Settings
 from services.context import ServiceContext, open_context
-from workers import local
 
 
 def isolated_settings(infra: Settings, tmp_path: Path, **overrides: object) -> Settings:
@@ -62,16 +62,17 @@ def ctx(infra: Settings, tmp_path: Path, mfn: FacePipeline) -> ServiceContext:
 
 @contextmanager
 def running_workers(settings: Settings, n: int, name: str, **env: str) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """N local workers of these settings' install, online; `env` is added to their environment. Stopped after."""
+    """N local workers of these settings, online; `env` (variables other than settings) is added to their
+    environment. Stopped after."""
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
-        procs = local.start_workers(settings, n, settings.data_dir / "logs", name=name)
+        procs = launcher.start_workers(settings, n, settings.data_dir / "logs", name=name)
     try:
-        assert local.wait_online(n, timeout=180) == n, "the workers did not come online"
+        assert launcher.wait_online(settings, n, timeout=180) == n, "the workers did not come online"
         yield procs
     finally:
-        local.stop_workers(procs)
+        launcher.stop_workers(procs)
 
 
 CHILD_WATCH = REPO_ROOT / "tests" / "support" / "childwatch"

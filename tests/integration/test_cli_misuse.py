@@ -47,11 +47,24 @@ CASES: list[tuple[str, tuple[str, ...], str]] = [
     ("build_database.py", ("{dir}", "--max-persons", "-5"), "--max-persons: -5 must be at least 0"),
 ]
 
+# An invalid FACEREG_* value, whichever script reads the settings: the same one line naming the variable(s).
+BAD_SETTINGS: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
+    ("reconcile.py", (), {"FACEREG_MIN_FACE_SIZE": "abc"}, "error: invalid setting FACEREG_MIN_FACE_SIZE: Input"),
+    ("verify_faces.py", ("{file}", "{file}"), {"FACEREG_MIN_FACE_SIZE": "abc"}, "FACEREG_MIN_FACE_SIZE: Input"),
+    (
+        "local_services.py",
+        ("status",),
+        {"FACEREG_MIN_FACE_SIZE": "abc", "FACEREG_DETECTOR": "haar"},
+        "error: invalid settings FACEREG_DETECTOR: Input should be 'mtcnn' or 'yunet'; FACEREG_MIN_FACE_SIZE: Input",
+    ),
+]
+
+Case = tuple[str, tuple[str, ...], dict[str, str]]  # script, arguments, added variables
 Run = tuple[subprocess.CompletedProcess[str], Callable[[str], str]]
 
 
-def _key(script: str, args: tuple[str, ...]) -> str:
-    return " ".join((script, *args))
+def _key(script: str, args: tuple[str, ...], env: dict[str, str] | None = None) -> str:
+    return " ".join((*(f"{k}={v}" for k, v in (env or {}).items()), script, *args))
 
 
 @pytest.fixture(scope="module")
@@ -68,19 +81,36 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEREG_")}
     env["FACEREG_DATA_DIR"] = str(base / "data")
 
-    def run(case: tuple[str, tuple[str, ...], str]) -> Run:
-        script, args, _ = case
+    def run(case: Case) -> Run:
+        script, args, extra = case
         cmd = [sys.executable, str(REPO_ROOT / "scripts" / script), *map(fill, args)]
-        proc = subprocess.run(cmd, cwd=base, env=env, capture_output=True, text=True, timeout=120, check=False)
+        proc = subprocess.run(cmd, cwd=base, env=env | extra, capture_output=True, text=True, timeout=120, check=False)
         return proc, fill
 
+    cases: list[Case] = [(s, a, {}) for s, a, _ in CASES] + [(s, a, e) for s, a, e, _ in BAD_SETTINGS]
     with ThreadPoolExecutor(4) as pool:
-        return {_key(s, a): result for (s, a, _), result in zip(CASES, pool.map(run, CASES), strict=True)}
+        return {_key(*case): result for case, result in zip(cases, pool.map(run, cases), strict=True)}
 
 
 @pytest.mark.parametrize(("script", "args", "expected"), CASES, ids=[_key(s, a) for s, a, _ in CASES])
 def test_misuse_is_one_line_and_exit_2(runs: dict[str, Run], script: str, args: tuple[str, ...], expected: str) -> None:
-    proc, fill = runs[_key(script, args)]
+    assert_one_line(*runs[_key(script, args)], script, expected)
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "env", "expected"), BAD_SETTINGS, ids=[_key(s, a, e) for s, a, e, _ in BAD_SETTINGS]
+)
+def test_an_invalid_setting_is_one_line_and_exit_2(
+    runs: dict[str, Run], script: str, args: tuple[str, ...], env: dict[str, str], expected: str
+) -> None:
+    proc, fill = runs[_key(script, args, env)]
+    assert_one_line(proc, fill, script, expected)
+    assert all(f"{name}: " in proc.stderr for name in env)  # every invalid variable is named
+
+
+def assert_one_line(
+    proc: subprocess.CompletedProcess[str], fill: Callable[[str], str], script: str, expected: str
+) -> None:
     lines = proc.stderr.splitlines()
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 2, proc.stderr

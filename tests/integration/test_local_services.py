@@ -252,5 +252,5 @@ def test_failures_are_one_line_errors(local: Local) -> None:
     assert local.pid_files() == []
 
     bad = local.run("status", FACEREG_CHROMA_PORT="not-a-port")
-    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[-1].startswith("error: invalid setting FACEREG_CHROMA_PORT")
