@@ -10,11 +10,11 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard.session import context, signed_in_user
+from dashboard.session import context, settings, signed_in_user
 from services.errors import NotFound
 from services.storage.jobs import get_job
-from workers import client
-from workers.client import QueueUnavailable, TaskStatus
+from workers.client import TaskClient, TaskStatus
+from workers.errors import QueueUnavailable
 
 STATE_LABELS = {
     "PENDING": "waiting for a worker",
@@ -25,11 +25,23 @@ STATE_LABELS = {
 }
 
 
+@st.cache_resource(show_spinner=False)
+def _client(redis_url: str, install: str) -> TaskClient:
+    """One task client per server process, broker and install."""
+    return TaskClient(settings())
+
+
+def client() -> TaskClient:
+    s = settings()
+    return _client(s.redis_url, s.install)
+
+
 @st.cache_data(ttl=10, show_spinner=False)
 def worker_health() -> dict[str, Any]:
     """Workers online (name -> active tasks) and tasks waiting per queue; errors as text."""
     try:
-        return {"workers": client.workers_online(timeout=1.0), "queues": client.queue_lengths(), "error": None}
+        queue = client()
+        return {"workers": queue.workers_online(timeout=1.0), "queues": queue.queue_lengths(), "error": None}
     except Exception as exc:  # the broker down shows as a message, never as a crashed page
         return {"workers": {}, "queues": {}, "error": f"{type(exc).__name__}: {exc}"}
 
@@ -37,7 +49,7 @@ def worker_health() -> dict[str, Any]:
 def submit(key: str, task: str, *args: Any, **kwargs: Any) -> str | None:
     """Send a task and remember it under `key`; the queue being down is shown, not raised."""
     try:
-        tid = client.submit(task, *args, **kwargs)
+        tid = client().submit(task, *args, **kwargs)
     except QueueUnavailable as exc:
         st.error(str(exc))
         return None
@@ -59,7 +71,7 @@ def follow(key: str, label: str) -> TaskStatus | None:
     tid = task_id(key)
     if tid is None:
         return None
-    status = client.status(tid)
+    status = client().status(tid)
     if status.done:
         return status
     _live(key, tid, label)
@@ -83,7 +95,7 @@ def show_failure(status: TaskStatus) -> bool:
 def _live(key: str, tid: str, label: str) -> None:
     if signed_in_user(touch=False) is None:  # the session ended while this polled: the whole app reruns
         st.rerun()
-    status = client.status(tid)
+    status = client().status(tid)
     if status.done:
         st.rerun()
     done, total = _job_counts(tid)
@@ -95,7 +107,7 @@ def _live(key: str, tid: str, label: str) -> None:
     if status.state == "PENDING" and not worker_health()["workers"]:
         st.warning("No worker is online. Start one with `python scripts/local_services.py start --workers 1`.")
     if st.button("Cancel", key=f"cancel:{tid}"):
-        client.cancel(tid)  # a queued task is dropped; a running one finishes (tasks are idempotent)
+        client().cancel(tid)  # a queued task is dropped; a running one finishes (tasks are idempotent)
         forget(key)
         st.rerun()
 

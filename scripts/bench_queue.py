@@ -13,13 +13,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from scripts.supervisor import launcher
 from services.config import Settings
 from services.context import open_context
 from services.registry.bulk import PersonPlan, plan_folder
 from services.registry.enrollment import EnrollOptions
-from workers import bulk, local
-from workers.app import app
-from workers.result_backend import backend_url
+from workers import bulk
+from workers.client import TaskClient
 
 MODES = [("inline", 0, 8), ("queue", 1, 8), ("queue", 2, 8), ("queue", 2, 1)]
 
@@ -45,16 +45,17 @@ def run_mode(settings: Settings, plans: list[PersonPlan], mode: str, workers: in
         }
     )
     ctx = open_context(isolated)
-    procs = local.start_workers(isolated, workers, isolated.data_dir / "logs", name="bench") if workers else []
+    procs = launcher.start_workers(isolated, workers, isolated.data_dir / "logs", name="bench") if workers else []
     try:
-        if workers and local.wait_online(workers, timeout=180) < workers:
+        if workers and launcher.wait_online(isolated, workers, timeout=180) < workers:
             raise SystemExit("benchmark workers did not come online")
         if mode == "inline":
             _ = ctx.pipeline  # load the model before the clock starts, as the workers have
         opts = EnrollOptions("largest", isolated.enroll_min_quality)
-        summary = bulk.register(ctx, plans, "bench", opts, chunk, use_queue=mode == "queue", timeout=1800)
+        with TaskClient(isolated) as queue:
+            summary = bulk.register(ctx, plans, "bench", opts, chunk, queue if mode == "queue" else None, 1800)
     finally:
-        local.stop_workers(procs)
+        launcher.stop_workers(procs)
         database = ctx.db.persons.database
         database.client.drop_database(database.name)
     return {
@@ -70,8 +71,6 @@ def run_mode(settings: Settings, plans: list[PersonPlan], mode: str, workers: in
 
 
 def run_all(n_people: int, out: Path, settings: Settings) -> dict[str, Any]:
-    app.conf.broker_url = settings.redis_url
-    app.conf.result_backend = backend_url(settings.redis_url)
     with tempfile.TemporaryDirectory() as tmp:
         plans = sample_folder(settings, n_people, Path(tmp))
         runs = [run_mode(settings, plans, *m) for m in MODES]

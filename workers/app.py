@@ -17,12 +17,9 @@ from kombu import Exchange, Queue
 
 from services.config import Settings, get_settings
 from services.storage.private_files import secure_process
+from workers.messages import EMBED, QUEUE_KINDS, TASKS
 from workers.result_backend import backend_url
 
-EMBED = "embed"  # model work: one task at a time per process (prefetch 1)
-IO = "io"  # database-only work: reconcile, duplicate review scans
-QUEUE_KINDS = (EMBED, IO)
-IO_TASKS = ("workers.tasks.reconcile", "workers.tasks.dedup_scan")
 # A task whose worker died is visible again after this many seconds; tasks on the embed queue
 # are kept well under it (bulk work is cut into small chunks), since a task still running past it
 # is delivered a second time (harmless, every task is idempotent, but wasted work).
@@ -34,36 +31,31 @@ def queue_name(install: str, kind: str) -> str:
     return f"{install}.{kind}"
 
 
+def queue_names(install: str) -> list[str]:
+    """Every queue of one install, the embed queue first."""
+    return [queue_name(install, kind) for kind in QUEUE_KINDS]
+
+
 def install_conf(install: str) -> dict[str, Any]:
     """The settings that tie an app to one install: its queues, its routes, its control and event exchanges."""
-    names = [queue_name(install, kind) for kind in QUEUE_KINDS]
     return {
-        "task_queues": tuple(Queue(name, Exchange(name), routing_key=name) for name in names),
+        "task_queues": tuple(Queue(name, Exchange(name), routing_key=name) for name in queue_names(install)),
         "task_default_queue": queue_name(install, EMBED),
-        "task_routes": {task: {"queue": queue_name(install, IO)} for task in IO_TASKS},
+        "task_routes": {spec.celery_name: {"queue": queue_name(install, spec.queue)} for spec in TASKS.values()},
         "control_exchange": f"{install}.control",  # broadcasts (inspect, revoke) reach this install's workers only
         "event_exchange": f"{install}.events",
-        "facereg_install": install,  # which install the app serves (read back by tools that switch and restore)
     }
 
 
-def use_install(app: Celery, install: str) -> None:
-    """Point `app` at another install's queues and workers (tests, tools). Celery caches its queue table, router,
-    task sender and remote control on first use, so those are dropped too."""
-    app.conf.update(install_conf(install))
-    amqp = app.__dict__.get("amqp")
-    if amqp is not None:
-        for cached in ("queues", "default_queue", "router", "send_task_message"):
-            amqp.__dict__.pop(cached, None)
-        amqp.flush_routes()
-    app.__dict__.pop("control", None)
-
-
-def create_app(settings: Settings | None = None) -> Celery:
-    """A Celery app for `settings` (default: this process's settings, FACEREG_* variables)."""
-    settings = settings or get_settings()
+def create_app(settings: Settings) -> Celery:
+    """A Celery app for the settings' broker and install. It does not become the process's current app: each
+    client (workers.client.TaskClient) owns one, and a worker runs the module's `app`."""
     app = Celery(
-        "facereg", broker=settings.redis_url, backend=backend_url(settings.redis_url), include=["workers.tasks"]
+        "facereg",
+        broker=settings.redis_url,
+        backend=backend_url(settings.redis_url),
+        include=["workers.tasks"],
+        set_as_current=False,
     )
     app.conf.update(
         task_serializer="json",
@@ -90,7 +82,7 @@ def create_app(settings: Settings | None = None) -> Celery:
     return app
 
 
-app = create_app()
+app = create_app(get_settings())  # the worker's (`celery -A workers.app worker`): this process's settings
 
 
 @worker_init.connect

@@ -16,7 +16,9 @@ from services.registry.enrollment import EnrollOptions, EnrollRequest, ImageInpu
 from services.registry.persons import PersonInput
 from services.search.identification import rank_primary_faces
 from services.storage.input_paths import printable, read_input
-from workers import client, payloads
+from workers import payloads
+from workers.client import TaskClient
+from workers.errors import QueueUnavailable
 from workers.payloads import ImagePayload
 
 Runner = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
@@ -49,12 +51,13 @@ def register(
     gallery: str,
     options: EnrollOptions,
     chunk: int,
-    use_queue: bool,
+    queue: TaskClient | None,
     timeout: float = 3600.0,
     roots: Sequence[Path] | None = None,
 ) -> BulkSummary:
-    """Enroll the plans' images, through the workers or in this process (reading only under `roots`,
-    default the allowed input roots); a refused image is a rejection, recorded when it will not change."""
+    """Enroll the plans' images, through the workers of `queue` or (None) in this process (reading only under
+    `roots`, default the allowed input roots); a refused image is a rejection, recorded when it will not
+    change."""
     summary = BulkSummary(images=sum(len(p.enroll) for p in plans))
     by_ext = {p.external_id: p for p in plans}
     started = time.perf_counter()
@@ -69,9 +72,9 @@ def register(
                     record_rejections(ctx, gallery, plan, rejected, image_names(plan))
             bar.update(len(results))
 
-        if use_queue:
+        if queue is not None:
             opts = {k: getattr(options, k) for k in ("multi_face", "min_quality", "duplicate_photos")}
-            _via_queue(chunks(person_payloads(plans), chunk), gallery, opts, collect, summary, timeout)
+            _via_queue(queue, chunks(person_payloads(plans), chunk), gallery, opts, collect, summary, timeout)
         else:
             allowed = ctx.settings.allowed_input_roots if roots is None else roots
             for batch in chunks(plans, chunk):
@@ -99,6 +102,7 @@ def _enroll_here(
 
 
 def _via_queue(
+    queue: TaskClient,
     batches: list[list[dict[str, Any]]],
     gallery: str,
     opts: dict[str, Any],
@@ -109,16 +113,16 @@ def _via_queue(
     """Submit every chunk, then follow them; a chunk lost with the broker is submitted again."""
     deadline = time.monotonic() + timeout
     args = (gallery, opts, "build_database")
-    batch_of = {_submit_patiently(batch, args, deadline): batch for batch in batches}
+    batch_of = {_submit_patiently(queue, batch, args, deadline): batch for batch in batches}
     pending = set(batch_of)
     resubmitted = 0
-    for st in client.finished(pending, deadline):
+    for st in queue.finished(pending, deadline):
         batch = batch_of.pop(st.id)
         if st.state == "SUCCESS":
             collect([{**r, "external_id": p["external_id"]} for r, p in zip(st.result, batch, strict=True)])
         elif st.broker_lost and resubmitted < len(batches):
             resubmitted += 1
-            tid = _submit_patiently(batch, args, deadline)
+            tid = _submit_patiently(queue, batch, args, deadline)
             batch_of[tid] = batch
             pending.add(tid)
         else:
@@ -131,12 +135,12 @@ def _task_of(task_id: str, batch: list[dict[str, Any]]) -> str:
     return f"task {task_id} ({', '.join(p['external_id'] for p in batch)})"
 
 
-def _submit_patiently(batch: list[dict[str, Any]], args: tuple[Any, ...], deadline: float) -> str:
+def _submit_patiently(queue: TaskClient, batch: list[dict[str, Any]], args: tuple[Any, ...], deadline: float) -> str:
     """Submit, waiting out a broker outage until the deadline (then the clear QueueUnavailable error)."""
     while True:
         try:
-            return client.submit("bulk_register", batch, *args)
-        except client.QueueUnavailable:
+            return queue.submit("bulk_register", batch, *args)
+        except QueueUnavailable:
             if time.monotonic() > deadline:
                 raise
             time.sleep(2.0)
@@ -147,11 +151,12 @@ def search(
     plans: Sequence[PersonPlan],
     gallery: str,
     chunk: int,
-    use_queue: bool,
+    queue: TaskClient | None,
     top_k: int = 5,
     roots: Sequence[Path] | None = None,
 ) -> list[dict[str, Any]]:
-    """Each held-out image's ranked persons: [{"name", "expected", "ranked": [[external_id, sim]], "error"}]."""
+    """Each held-out image's ranked persons: [{"name", "expected", "ranked": [[external_id, sim]], "error"}],
+    searched by the workers of `queue` or (None) in this process."""
     items = [
         (payloads.from_path(path, f"{p.folder}/{printable(path.name)}"), p.external_id)
         for p in plans
@@ -161,9 +166,9 @@ def search(
     batches = chunks([payload for payload, _ in items], chunk)
     out: list[dict[str, Any]] = []
     with tqdm(total=len(items), desc="evaluate", unit="img") as bar:
-        if use_queue:
-            pending = {client.submit("search_batch", b, gallery, top_k) for b in batches}
-            for st in client.finished(pending, time.monotonic() + SEARCH_TIMEOUT_S):
+        if queue is not None:
+            pending = {queue.submit("search_batch", b, gallery, top_k) for b in batches}
+            for st in queue.finished(pending, time.monotonic() + SEARCH_TIMEOUT_S):
                 if st.state != "SUCCESS":
                     raise RuntimeError(f"search task {st.id} failed: {st.error or st.state}")
                 out += st.result

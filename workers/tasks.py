@@ -1,15 +1,18 @@
 """Celery tasks. Each is idempotent (running it twice changes nothing more) and returns small JSON.
 
-Every task's arguments are checked against its schema (workers.schemas) before any work: a bad
-message fails at once with InvalidTaskMessage, never retried, and the worker carries on."""
+Every task is declared in workers.messages (name, queue, arguments, result): its arguments are checked
+before any work (a bad message fails at once with InvalidTaskMessage, never retried, and the worker carries
+on), its result as it leaves, and any failure leaves as TaskError(code, message) (workers.errors)."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from celery import Task
+from celery.exceptions import TaskPredicate
 from pymongo.errors import ConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -23,15 +26,16 @@ from services.evaluation.gallery import evaluate_gallery
 from services.evaluation.sources import rows_for
 from services.registry.consistency import reconcile as reconcile_gallery
 from services.registry.consistency import reindex as reindex_gallery
-from services.registry.enrollment import EnrollRequest, ImageInput, ImageOutcome, enroll_many, rejection
+from services.registry.enrollment import EnrollRequest, ImageInput, ImageOutcome, enroll_many, reason_of, rejection
 from services.registry.galleries import get_gallery
 from services.registry.inspection import inspect_photo
 from services.search.identification import identify_image, rank_primary_faces
 from services.search.verification import compare
 from workers import payloads
 from workers.app import app
-from workers.runtime import get_context
-from workers.schemas import (
+from workers.errors import InternalError, TaskError, error_of
+from workers.messages import (
+    TASKS,
     BulkRegisterArgs,
     DedupScanArgs,
     EnrollArgs,
@@ -41,28 +45,60 @@ from workers.schemas import (
     IdentifyArgs,
     ImageMessage,
     InspectArgs,
-    InvalidTaskMessage,
     PersonMessage,
     ProcessFramesArgs,
     ReindexArgs,
     SearchBatchArgs,
     VerifyArgs,
-    validated,
 )
+from workers.runtime import get_context
 
 log = logging.getLogger(__name__)
 
 # Transient outages of MongoDB or Redis: retried with exponential backoff (2, 4, 8 ... 60 s). Nothing else is
-# retried; a refused message is an expected failure, logged in one line without a traceback.
+# retried; a typed failure is an expected one, logged in one line without a traceback.
 TRANSIENT = (StorageUnavailable, ConnectionFailure, RedisConnectionError)
 COMMON = {
-    "throws": (InvalidTaskMessage,),
+    "throws": (TaskError,),
     "autoretry_for": TRANSIENT,
     "retry_backoff": 2,
     "retry_backoff_max": 60,
     "retry_jitter": True,
     "max_retries": 8,
 }
+
+
+class QueueTask(Task):
+    """A facereg task: whatever it fails with leaves as TaskError(code, message), after the retries (Celery's
+    own retry, ignore and reject signals pass through); an unexpected error's traceback is logged here."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except TaskPredicate:
+            raise
+        except Exception as exc:
+            code, message = error_of(exc)
+            if code == InternalError.code:
+                log.exception("task %s (%s) failed unexpectedly", self.name, self.request.id)
+            raise TaskError(code, message) from exc
+
+
+def task(**options: Any) -> Callable[[Callable[[Any, Any], object]], Any]:
+    """A body `fn(self, args)` as the Celery task of its name in workers.messages.TASKS: the message is checked
+    against the task's arguments model first (missing, extra and mistyped arguments alike: Celery checks no
+    arity of its own on a `*args` function), and what the body returns against its result type."""
+
+    def register(fn: Callable[[Any, Any], object]) -> Any:
+        spec = TASKS[fn.__name__]
+
+        @functools.wraps(fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
+        def run(self: Task, *args: Any, **kwargs: Any) -> Any:
+            return spec.dump_result(fn(self, spec.args.parse(spec.name, args, kwargs)))
+
+        return app.task(bind=True, name=spec.celery_name, base=QueueTask, **{**COMMON, **options})(run)
+
+    return register
 
 
 def _images(items: Sequence[ImageMessage]) -> tuple[list[ImageInput], list[ImageOutcome]]:
@@ -77,18 +113,13 @@ def _images(items: Sequence[ImageMessage]) -> tuple[list[ImageInput], list[Image
     return good, bad
 
 
-@app.task(bind=True, name="workers.tasks.enroll", **COMMON)
-@validated(EnrollArgs)
+@task()
 def enroll(self: Task, m: EnrollArgs) -> dict[str, Any]:
-    """One person and their photos: (person, images, gallery?, options?, actor?)."""
     return _register(get_context(), [(m.person, m.images)], m)[0]
 
 
-@app.task(bind=True, name="workers.tasks.bulk_register", **COMMON)
-@validated(BulkRegisterArgs)
+@task()
 def bulk_register(self: Task, m: BulkRegisterArgs) -> list[dict[str, Any]]:
-    """A chunk of persons, `{"display_name", "external_id", "images": [payload]}` each, embedded in one batch:
-    (persons, gallery?, options?, actor?)."""
     return _register(get_context(), [(p, p.images) for p in m.persons], m)
 
 
@@ -105,29 +136,21 @@ def _register(
     return [r.to_dict() for r in enroll_many(ctx, requests, m.gallery, m.actor, options)]
 
 
-@app.task(bind=True, name="workers.tasks.identify", **COMMON)
-@validated(IdentifyArgs)
+@task()
 def identify(self: Task, m: IdentifyArgs) -> dict[str, Any]:
-    """Every face of a photo identified: (image, gallery?, top_k?)."""
     ctx = get_context()
     name, data = payloads.read(m.image.payload())
     return {"image": name, "faces": [f.to_dict() for f in identify_image(ctx, data, m.gallery, m.top_k)]}
 
 
-@app.task(bind=True, name="workers.tasks.inspect", **COMMON)
-@validated(InspectArgs)
+@task()
 def inspect(self: Task, m: InspectArgs) -> dict[str, Any]:
-    """A photo checked before enrollment (faces, quality, warnings); nothing is written: (image, gallery?,
-    person_id?)."""
     name, data = payloads.read(m.image.payload())
     return {"image": name, **inspect_photo(get_context(), data, m.gallery, m.person_id)}
 
 
-@app.task(bind=True, name="workers.tasks.verify", **COMMON)
-@validated(VerifyArgs)
+@task()
 def verify(self: Task, m: VerifyArgs) -> dict[str, Any]:
-    """1:1: the two photos' main faces compared at the gallery's 1:1 threshold (or the model's):
-    (image_a, image_b, gallery?)."""
     ctx = get_context()
     threshold = verify_threshold(ctx.settings, ctx.pipeline)
     if m.gallery and ctx.db.galleries.find_one({"_id": m.gallery}):
@@ -136,26 +159,21 @@ def verify(self: Task, m: VerifyArgs) -> dict[str, Any]:
     return compare(ctx.pipeline, a, b, threshold)
 
 
-@app.task(bind=True, name="workers.tasks.search_batch", **COMMON)
-@validated(SearchBatchArgs)
+@task()
 def search_batch(self: Task, m: SearchBatchArgs) -> list[dict[str, Any]]:
-    """The primary face of each image searched in the gallery: ranked persons (external id or id):
-    (images, gallery?, top_k?)."""
+    """An image that cannot be read is one failed probe, never a failed task."""
     out: list[dict[str, Any]] = []
     readable: list[tuple[str, bytes]] = []
     for item in m.images:
         try:
             readable.append(payloads.read(item.payload()))
         except FaceregError as exc:
-            out.append({"name": item.name or "?", "error": f"{type(exc).__name__}: {exc}", "ranked": []})
+            out.append({"name": item.name or "?", "error": reason_of(exc), "ranked": []})
     return out + rank_primary_faces(get_context(), readable, m.gallery, m.top_k)
 
 
-@app.task(bind=True, name="workers.tasks.process_frames", **COMMON)
-@validated(ProcessFramesArgs)
+@task()
 def process_frames(self: Task, m: ProcessFramesArgs) -> list[dict[str, Any]]:
-    """A batch of frames from one stream; attendance events are logged with the cooldown:
-    (frames, source, gallery?, times?, top_k?)."""
     ctx = get_context()
     data = [payloads.read(f.payload())[1] for f in m.frames]
     return [
@@ -164,56 +182,44 @@ def process_frames(self: Task, m: ProcessFramesArgs) -> list[dict[str, Any]]:
     ]
 
 
-@app.task(bind=True, name="workers.tasks.gallery_evaluation", acks_late=False, **COMMON)
-@validated(GalleryEvaluationArgs)
+@task(acks_late=False)
 def gallery_evaluation(self: Task, m: GalleryEvaluationArgs) -> dict[str, Any]:
-    """Long: acknowledged on receipt (a redelivery mid-run would start it twice); its job record tells:
-    (root, split_csv, gallery, job_id?)."""
+    """Long: acknowledged on receipt (a redelivery mid-run would start it twice); its job record tells."""
     source = {"kind": "csv", "root": m.root, "split_csv": m.split_csv}
     return _evaluate(get_context(), source, m.gallery, m.job_id or self.request.id)
 
 
-@app.task(bind=True, name="workers.tasks.evaluate", acks_late=False, **COMMON)
-@validated(EvaluateArgs)
+@task(acks_late=False)
 def evaluate(self: Task, m: EvaluateArgs) -> dict[str, Any]:
-    """A Top-K evaluation from a split CSV, a folder or a gallery holdout (see services.evaluation.sources):
-    (source, gallery, job_id?)."""
+    """Long, as gallery_evaluation; the sources are read by services.evaluation.sources."""
     return _evaluate(get_context(), m.source.model_dump(), m.gallery, m.job_id or self.request.id)
 
 
 def _evaluate(ctx: ServiceContext, source: dict[str, Any], gallery: str, job_id: str) -> dict[str, Any]:
     root, rows = rows_for(ctx, source)
-    result = evaluate_gallery(ctx, root, rows, gallery, job_id=job_id)
-    return {k: v for k, v in result.items() if k not in ("unknown_best", "known_top1")}
+    return evaluate_gallery(ctx, root, rows, gallery, job_id=job_id).report
 
 
-@app.task(bind=True, name="workers.tasks.image_duplicates", **COMMON)
-@validated(GalleryArgs)
+@task()
 def image_duplicates(self: Task, m: GalleryArgs) -> dict[str, Any]:
-    """Groups of near-identical photos in a gallery, each with its best-quality member: (gallery)."""
     groups = find_gallery_duplicates(get_context(), m.gallery)
     return {"gallery": m.gallery, "groups": [g.to_dict() for g in groups]}
 
 
-@app.task(bind=True, name="workers.tasks.reindex", acks_late=False, **COMMON)
-@validated(ReindexArgs)
+@task(acks_late=False)
 def reindex(self: Task, m: ReindexArgs) -> dict[str, Any]:
-    """Every face of a gallery re-embedded with another model: (gallery, model, runtime?)."""
+    """Long: acknowledged on receipt; the gallery records the reindex it is running."""
     ctx = get_context()
     pipeline = build_pipeline(ctx.settings, model=m.model, runtime=m.runtime)
     return reindex_gallery(ctx, m.gallery, pipeline, actor="worker")
 
 
-@app.task(bind=True, name="workers.tasks.reconcile", **COMMON)
-@validated(GalleryArgs)
+@task()
 def reconcile(self: Task, m: GalleryArgs) -> dict[str, Any]:
-    """Records and vectors of a gallery made to agree: (gallery)."""
     return reconcile_gallery(get_context(), m.gallery).to_dict()
 
 
-@app.task(bind=True, name="workers.tasks.dedup_scan", **COMMON)
-@validated(DedupScanArgs)
+@task()
 def dedup_scan(self: Task, m: DedupScanArgs) -> dict[str, Any]:
-    """Pairs of persons who may be one, queued for review: (gallery, threshold?)."""
     found = scan_identity_candidates(get_context(), m.gallery, m.threshold)
     return {"gallery": m.gallery, "new_candidates": found}

@@ -16,6 +16,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from dashboard.auth import set_user
 from model.pipeline import FacePipeline
+from scripts.supervisor import launcher
 from services.config import Settings
 from services.context import ServiceContext, open_context
 from services.registry.enrollment import ImageInput, enroll
@@ -33,7 +34,8 @@ from tests.e2e.browser import (
     upload,
 )
 from tests.integration.conftest import isolated_settings
-from workers import client, local, payloads
+from workers import payloads
+from workers.client import TaskClient
 
 PASSWORD = "e2e-admin-password"
 Img = Callable[[str, int], Path]
@@ -47,14 +49,13 @@ def served(infra: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     settings = isolated_settings(infra, tmp_path_factory.mktemp("e2e"), model="mobilefacenet", redis_url=redis_db4)
     users = settings.data_dir / "users.json"
     set_user(users, "admin", "admin", PASSWORD)
-    client.use_broker(settings.redis_url)
-    workers = local.start_workers(settings, 1, settings.data_dir / "logs", name="e2e")
+    workers = launcher.start_workers(settings, 1, settings.data_dir / "logs", name="e2e")
     try:
         with dashboard_server(settings, users) as url:
-            assert local.wait_online(1, timeout=180) == 1, "the worker did not come online"
+            assert launcher.wait_online(settings, 1, timeout=180) == 1, "the worker did not come online"
             yield settings, url
     finally:
-        local.stop_workers(workers)
+        launcher.stop_workers(workers)
 
 
 @pytest.fixture(scope="module")
@@ -150,8 +151,9 @@ def test_the_dashboard_end_to_end(
     assert ctx.db.dedup_reviews.find_one({})["status"] == "merged"
 
     # A camera frame through the queue, as scripts/realtime_attendance.py sends it.
-    tid = client.submit("process_frames", [payloads.from_path(lfw_image("Tony_Blair", 10))], "gate-e2e", "default")
-    done = client.wait([tid], timeout=180)[tid]
+    with TaskClient(served[0]) as queue:
+        tid = queue.submit("process_frames", [payloads.from_path(lfw_image("Tony_Blair", 10))], "gate-e2e", "default")
+        done = queue.wait([tid], timeout=180)[tid]
     assert done.state == "SUCCESS", done.error
     assert done.result[0]["faces"][0]["identity"] == "Tony Blair"
     go(pg, "Attendance")

@@ -19,8 +19,8 @@ import pytest
 
 from services.config import REPO_ROOT, Settings
 from tests.conftest import free_port
-from workers import client, payloads
-from workers.app import use_install
+from workers import payloads
+from workers.client import TaskClient
 
 pytestmark = pytest.mark.slow
 
@@ -84,16 +84,11 @@ def local(tmp_path: Path, umask_022: None) -> Iterator[Local]:
 
 
 @pytest.fixture
-def broker(local: Local) -> Iterator[None]:
-    """This process's Celery client on the test's Redis and install, pointed back where it was afterwards."""
-    before = str(client.app.conf.broker_url)
-    before_install = str(client.app.conf.facereg_install)
-    client.use_settings(Settings(mongo_uri=local.env["FACEREG_MONGO_URI"], redis_url=local.env["FACEREG_REDIS_URL"]))
-    try:
-        yield
-    finally:
-        client.use_broker(before)
-        use_install(client.app, before_install)
+def queue(local: Local) -> Iterator[TaskClient]:
+    """A task client of the test's Redis and install."""
+    settings = Settings(mongo_uri=local.env["FACEREG_MONGO_URI"], redis_url=local.env["FACEREG_REDIS_URL"])
+    with TaskClient(settings) as tasks:
+        yield tasks
 
 
 def people_folder(lfw: Path, dest: Path) -> Path:
@@ -104,7 +99,9 @@ def people_folder(lfw: Path, dest: Path) -> Path:
     return dest
 
 
-def test_a_demo_run_leaves_nothing_readable_by_others(local: Local, broker: None, lfw: Path, tmp_path: Path) -> None:
+def test_a_demo_run_leaves_nothing_readable_by_others(
+    local: Local, queue: TaskClient, lfw: Path, tmp_path: Path
+) -> None:
     with ExitStack() as stack:
         stack.callback(local.run, "scripts/local_services.py", "stop", timeout=60)
         local.ok("scripts/local_services.py", "start", "--workers", "1")
@@ -123,8 +120,8 @@ def test_a_demo_run_leaves_nothing_readable_by_others(local: Local, broker: None
 
         # An attendance snapshot, written by the worker.
         frame = payloads.from_path(lfw / "images" / "Colin_Powell" / "Colin_Powell_0003.jpg")
-        tid = client.submit("process_frames", [frame], "door-1", "rest", ["2026-11-02T08:00:00+00:00"])
-        res = client.wait([tid], timeout=120)[tid]
+        tid = queue.submit("process_frames", [frame], "door-1", "rest", ["2026-11-02T08:00:00+00:00"])
+        res = queue.wait([tid], timeout=120)[tid]
         assert res.state == "SUCCESS", res.error
         assert res.result[0]["faces"][0]["event_id"] is not None
 

@@ -18,9 +18,12 @@ from pymongo.database import Database
 
 from services.config import Settings
 from services.storage.db import connect
+from services.storage.input_paths import OutsideInputRoots
 from tests.integration.conftest import isolated_settings, running_workers
-from workers import client, payloads, schemas
-from workers.app import app
+from workers import payloads
+from workers.client import TaskClient
+from workers.errors import InvalidTaskMessage
+from workers.messages import TASKS
 
 Img = Callable[[str, int], Path]
 Message = tuple[str, tuple[Any, ...], dict[str, Any]]
@@ -37,9 +40,13 @@ WRONG = (12345, float("nan"), float("inf"), -(10**30), BIG, ["not", "an", "objec
 
 @pytest.fixture(scope="module")
 def fuzz_settings(infra: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = isolated_settings(infra, tmp_path_factory.mktemp("fuzz"), model="mobilefacenet")
-    client.use_broker(settings.redis_url)
-    return settings
+    return isolated_settings(infra, tmp_path_factory.mktemp("fuzz"), model="mobilefacenet")
+
+
+@pytest.fixture(scope="module")
+def queue(fuzz_settings: Settings) -> Iterator[TaskClient]:
+    with TaskClient(fuzz_settings) as tasks:
+        yield tasks
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +61,14 @@ def db(fuzz_settings: Settings) -> Database[Any]:
 
 
 @pytest.fixture(scope="module")
-def pool_pid(worker: subprocess.Popen[bytes]) -> int:
-    return task_process(worker)
+def pool_pid(worker: subprocess.Popen[bytes], queue: TaskClient) -> int:
+    return task_process(worker, queue)
 
 
-def task_process(worker: subprocess.Popen[bytes]) -> int:
+def task_process(worker: subprocess.Popen[bytes], queue: TaskClient) -> int:
     """The pid of the worker's pool process, the one that runs the tasks (the worker itself still running)."""
     assert worker.poll() is None, "the worker died"
-    stats = app.control.inspect(timeout=5.0).stats() or {}
+    stats = queue.app.control.inspect(timeout=5.0).stats() or {}
     assert len(stats) == 1, stats
     (pids,) = (s["pool"]["processes"] for s in stats.values())
     assert len(pids) == 1
@@ -130,61 +137,71 @@ def fuzzed(valid: dict[str, tuple[Any, ...]]) -> list[tuple[Message, str]]:
     return out
 
 
-def send(task: str, args: tuple[Any, ...], kwargs: dict[str, Any], raw: bool) -> str:
+def send(queue: TaskClient, task: str, args: tuple[Any, ...], kwargs: dict[str, Any], raw: bool) -> str:
     """Through the project's client, or as a foreign producer would (no client-side checks at all)."""
     if raw:
-        return str(app.send_task(f"workers.tasks.{task}", args=args, kwargs=kwargs).id)
-    return client.submit(task, *args, **kwargs)
+        return str(queue.app.send_task(f"workers.tasks.{task}", args=args, kwargs=kwargs).id)
+    return queue.submit(task, *args, **kwargs)
 
 
 def test_every_bad_message_is_a_typed_failure_and_writes_nothing(
-    worker: subprocess.Popen[bytes], pool_pid: int, db: Database[Any], fuzz_settings: Settings, lfw_image: Img
+    worker: subprocess.Popen[bytes],
+    queue: TaskClient,
+    pool_pid: int,
+    db: Database[Any],
+    fuzz_settings: Settings,
+    lfw_image: Img,
 ) -> None:
     data_dir = fuzz_settings.data_dir
     valid = valid_messages(lfw_image)
-    assert set(valid) == set(schemas.TASK_SCHEMAS)
+    assert set(valid) == set(TASKS)
     for task, args in valid.items():  # each template is valid: every fuzzed message differs by one thing
-        schemas.TASK_SCHEMAS[task].parse(task, args, {})
+        TASKS[task].args.parse(task, args, {})
     cases = fuzzed(valid)
     before = counts(db)
     started = time.monotonic()
-    sent = {send(*message, raw=n % 2 == 1): (message, expected) for n, (message, expected) in enumerate(cases)}
-    done = client.wait(list(sent), timeout=120)
+    sent = {send(queue, *message, raw=n % 2 == 1): (message, expected) for n, (message, expected) in enumerate(cases)}
+    done = queue.wait(list(sent), timeout=120)
     elapsed = time.monotonic() - started
     print(f"{len(cases)} bad messages answered in {elapsed:.1f} s")
     for tid, st in done.items():
         (task, _, _), expected = sent[tid]
         assert st.state == "FAILURE", (task, st.state, st.result)
-        assert st.error is not None and st.error.startswith(f"InvalidTaskMessage: {task}: "), st.error
+        assert st.error_code == InvalidTaskMessage.code, (st.error_code, st.error)
+        assert st.error is not None and st.error.startswith(f"{task}: "), st.error
         assert expected in st.error and "\n" not in st.error and len(st.error) < 1500, st.error
     assert counts(db) == before
     assert not list((data_dir / "images").rglob("*"))
-    assert task_process(worker) == pool_pid  # the same process, alive
+    assert task_process(worker, queue) == pool_pid  # the same process, alive
     assert elapsed < 60
 
 
-def test_a_refused_path_is_a_typed_failure_too(worker: subprocess.Popen[bytes], pool_pid: int) -> None:
-    tid = client.submit("identify", {"name": "shadow", "path": "/etc/shadow"}, "fuzz")
-    st = client.wait([tid], timeout=60)[tid]
-    assert st.state == "FAILURE" and (st.error or "").startswith("OutsideInputRoots: "), st.error
-    assert task_process(worker) == pool_pid
+def test_a_refused_path_is_a_typed_failure_too(
+    worker: subprocess.Popen[bytes], queue: TaskClient, pool_pid: int
+) -> None:
+    tid = queue.submit("identify", {"name": "shadow", "path": "/etc/shadow"}, "fuzz")
+    st = queue.wait([tid], timeout=60)[tid]
+    assert st.state == "FAILURE" and st.error_code == OutsideInputRoots.code, (st.error_code, st.error)
+    with pytest.raises(OutsideInputRoots, match="/etc/shadow"):
+        st.raise_error()
+    assert task_process(worker, queue) == pool_pid
 
 
 def test_the_same_worker_then_serves_real_work(
-    worker: subprocess.Popen[bytes], pool_pid: int, db: Database[Any], lfw_image: Img
+    worker: subprocess.Popen[bytes], queue: TaskClient, pool_pid: int, db: Database[Any], lfw_image: Img
 ) -> None:
     images = [payloads.from_path(lfw_image("Tony_Blair", n)) for n in (1, 2)]
     person = {"display_name": "Tony Blair", "external_id": "fz-tb", "consent": {"given": True, "note": "test"}}
-    tid = client.submit("enroll", person, images, "fuzz", OPTIONS, "fuzzer")
-    enrolled = client.wait([tid], timeout=180)[tid]
+    tid = queue.submit("enroll", person, images, "fuzz", OPTIONS, "fuzzer")
+    enrolled = queue.wait([tid], timeout=180)[tid]
     assert enrolled.state == "SUCCESS", enrolled.error
     assert enrolled.result["enrolled"] == 2
     probe = payloads.from_bytes(lfw_image("Tony_Blair", 9).read_bytes(), "probe.jpg")
-    tid = client.submit("identify", probe, "fuzz", 3)
-    found = client.wait([tid], timeout=120)[tid]
+    tid = queue.submit("identify", probe, "fuzz", 3)
+    found = queue.wait([tid], timeout=120)[tid]
     assert found.state == "SUCCESS", found.error
     assert found.result["faces"][0]["identity"] == "Tony Blair"
     assert db.persons.count_documents({}) == 1 and db.faces.count_documents({}) == 2
     stored = db.persons.find_one({"external_id": "fz-tb"})
     assert stored is not None and stored["consent"]["given"] is True
-    assert task_process(worker) == pool_pid
+    assert task_process(worker, queue) == pool_pid

@@ -6,15 +6,19 @@ from __future__ import annotations
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pymongo
 import pytest
 
+from scripts.supervisor import launcher
 from services.config import Settings
 from tests.integration.conftest import isolated_settings
-from workers import client, local, payloads
+from workers import payloads
+from workers.app import queue_names
+from workers.client import TaskClient
 
 pytestmark = pytest.mark.slow  # two workers load their model
 Img = Callable[[str, int], Path]
@@ -34,13 +38,20 @@ def installs(infra: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for site, settings in sites.items():
-            procs += local.start_workers(settings, 1, log_dir(settings), name=f"install-{site}")
+            procs += launcher.start_workers(settings, 1, log_dir(settings), name=f"install-{site}")
         for settings in sites.values():
-            client.use_settings(settings)
-            assert local.wait_online(1, timeout=240) == 1, f"the worker of {settings.install} did not come online"
+            online = launcher.wait_online(settings, 1, timeout=240)
+            assert online == 1, f"the worker of {settings.install} did not come online"
         yield sites
     finally:
-        local.stop_workers(procs)
+        launcher.stop_workers(procs)
+
+
+@pytest.fixture(scope="module")
+def clients(installs: dict[str, Settings]) -> Iterator[dict[str, TaskClient]]:
+    """A task client of each install, side by side in this process."""
+    with ExitStack() as stack:
+        yield {site: stack.enter_context(TaskClient(settings)) for site, settings in installs.items()}
 
 
 def log_dir(settings: Settings) -> Path:
@@ -57,28 +68,24 @@ def external_ids(settings: Settings) -> set[str]:
         return set(mongo.get_default_database().persons.distinct("external_id"))
 
 
-def test_each_install_sees_only_its_own_worker(installs: dict[str, Settings]) -> None:
-    for site, settings in installs.items():
-        client.use_settings(settings)
-        assert [name.split("-")[:2] for name in client.workers_online(timeout=2.0)] == [["install", site]]
-        assert set(client.queue_lengths()) == {f"{settings.install}.embed", f"{settings.install}.io"}
+def test_each_install_sees_only_its_own_worker(installs: dict[str, Settings], clients: dict[str, TaskClient]) -> None:
+    for site, queue in clients.items():
+        assert [name.split("-")[:2] for name in queue.workers_online(timeout=2.0)] == [["install", site]]
+        assert set(queue.queue_lengths()) == set(queue_names(installs[site].install))
 
 
-def submit(settings: Settings, task: str, *args: object) -> str:
-    client.use_settings(settings)
-    return client.submit(task, *args)
-
-
-def test_each_install_runs_its_tasks_on_its_own_worker(installs: dict[str, Settings], lfw_image: Img) -> None:
-    sent: dict[str, list[str]] = {site: [] for site in installs}
+def test_each_install_runs_its_tasks_on_its_own_worker(
+    installs: dict[str, Settings], clients: dict[str, TaskClient], lfw_image: Img
+) -> None:
+    sent: dict[str, list[str]] = {site: [] for site in clients}
     for n, person in enumerate(PEOPLE, start=1):  # interleaved: both installs' queues hold work at once
         image = payloads.from_bytes(lfw_image(person, 1).read_bytes(), f"{person}.jpg")
-        for site, settings in installs.items():
+        for site, queue in clients.items():
             who = {"display_name": person, "external_id": f"{site}-{n}"}
-            sent[site].append(submit(settings, "enroll", who, [image], "two"))
-    enrolled = client.wait([tid for ids in sent.values() for tid in ids], timeout=300)
-    scans = {site: submit(settings, "reconcile", "two") for site, settings in installs.items()}  # the io queues
-    done = {**enrolled, **client.wait(list(scans.values()), timeout=120)}
+            sent[site].append(queue.submit("enroll", who, [image], "two"))
+    done = {tid: st for site, queue in clients.items() for tid, st in queue.wait(sent[site], timeout=300).items()}
+    scans = {site: queue.submit("reconcile", "two") for site, queue in clients.items()}  # the io queues
+    done |= {scans[site]: queue.wait([scans[site]], timeout=120)[scans[site]] for site, queue in clients.items()}
     assert {st.state for st in done.values()} == {"SUCCESS"}, [st.error for st in done.values() if st.error]
     logs = {site: worker_log(settings) for site, settings in installs.items()}
     for site, settings in installs.items():
@@ -88,10 +95,10 @@ def test_each_install_runs_its_tasks_on_its_own_worker(installs: dict[str, Setti
         assert external_ids(settings) == {f"{site}-{n}" for n in range(1, len(PEOPLE) + 1)}
 
 
-def test_the_client_can_go_back_to_a_broker_it_left(infra: Settings) -> None:
-    """Switching brokers closes the old connection pools; coming back must open new ones, not find closed ones."""
+def test_clients_of_other_brokers_come_and_go(infra: Settings) -> None:
+    """A client closed, then another on the same broker: kombu keeps a broker's pools for the process, and the
+    new client must find them usable (a closed one would fail here)."""
     base = infra.redis_url.rsplit("/", 1)[0]
     for url in (f"{base}/3", f"{base}/4", f"{base}/3"):
-        client.use_broker(url)
-        assert client.workers_online(timeout=0.2) == {}
-    client.use_broker(infra.redis_url)
+        with TaskClient(infra.model_copy(update={"redis_url": url})) as queue:
+            assert queue.workers_online(timeout=0.2) == {}

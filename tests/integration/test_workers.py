@@ -16,24 +16,33 @@ from pathlib import Path
 import pytest
 
 from model.pipeline import FacePipeline
-from scripts.supervisor import local_infra
+from scripts.supervisor import launcher, supervisor
+from scripts.supervisor.catalogue import services
+from scripts.supervisor.probes import redis_answers
 from services.config import Settings
 from services.context import ServiceContext, open_context
 from services.registry.bulk import BulkSummary, plan_folder
 from services.registry.enrollment import EnrollOptions
 from services.registry.galleries import get_gallery
 from tests.integration.conftest import isolated_settings, run_python, running_workers
-from workers import bulk, client, local, payloads
+from workers import bulk, payloads
+from workers.client import TaskClient
+from workers.errors import QueueUnavailable
 
 Img = Callable[[str, int], Path]
 
 
 @pytest.fixture(scope="module")
-def queue_settings(infra: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """A fresh database and data dir for this module; this process's Celery app pointed at the test Redis."""
-    settings = isolated_settings(infra, tmp_path_factory.mktemp("queue"), model="mobilefacenet")
-    client.use_broker(settings.redis_url)
-    yield settings
+def queue_settings(infra: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A fresh database and data dir for this module."""
+    return isolated_settings(infra, tmp_path_factory.mktemp("queue"), model="mobilefacenet")
+
+
+@pytest.fixture(scope="module")
+def queue(queue_settings: Settings) -> Iterator[TaskClient]:
+    """This module's client of the task queue, on its settings' Redis and install."""
+    with TaskClient(queue_settings) as tasks:
+        yield tasks
 
 
 @pytest.fixture(scope="module")
@@ -60,28 +69,30 @@ def lfw_people(lfw: Path, start: int, n: int) -> list[str]:
     return with_three[start : start + n]
 
 
-def test_enroll_and_identify_through_a_worker(workers, ctx: ServiceContext, lfw_image: Img) -> None:  # type: ignore[no-untyped-def]
+def test_enroll_and_identify_through_a_worker(workers, queue: TaskClient, ctx: ServiceContext, lfw_image: Img) -> None:  # type: ignore[no-untyped-def]
     person = {"display_name": "Tony Blair", "external_id": "q-tb"}
     images = [payloads.from_path(lfw_image("Tony_Blair", n)) for n in (1, 2)]
-    first = client.wait([client.submit("enroll", person, images, "queue-a")], timeout=180)
+    first = queue.wait([queue.submit("enroll", person, images, "queue-a")], timeout=180)
     result = next(iter(first.values()))
     assert result.state == "SUCCESS", result.error
     assert result.result["enrolled"] == 2
-    again = next(iter(client.wait([client.submit("enroll", person, images, "queue-a")], timeout=180).values()))
+    again = next(iter(queue.wait([queue.submit("enroll", person, images, "queue-a")], timeout=180).values()))
     assert again.result["already_enrolled"] == 2 and again.result["enrolled"] == 0
     g = get_gallery(ctx, "queue-a")
     assert ctx.db.faces.count_documents({"gallery": "queue-a"}) == 2 == ctx.index.count(g.collection)
     inline = payloads.from_bytes(lfw_image("Tony_Blair", 9).read_bytes(), "probe.jpg")
-    found = next(iter(client.wait([client.submit("identify", inline, "queue-a")], timeout=120).values()))
+    found = next(iter(queue.wait([queue.submit("identify", inline, "queue-a")], timeout=120).values()))
     assert found.result["faces"][0]["identity"] == "Tony Blair"
     stranger = payloads.from_path(lfw_image("Aaron_Peirsol", 1))
-    unknown = next(iter(client.wait([client.submit("identify", stranger, "queue-a")], timeout=120).values()))
+    unknown = next(iter(queue.wait([queue.submit("identify", stranger, "queue-a")], timeout=120).values()))
     assert unknown.result["faces"][0]["identity"] == "unknown"
 
 
-def test_frames_become_attendance_events_with_a_cooldown(workers, ctx: ServiceContext, lfw_image: Img) -> None:  # type: ignore[no-untyped-def]
+def test_frames_become_attendance_events_with_a_cooldown(
+    workers, queue: TaskClient, ctx: ServiceContext, lfw_image: Img
+) -> None:  # type: ignore[no-untyped-def]
     images = [payloads.from_path(lfw_image("Colin_Powell", n)) for n in (1, 2)]
-    client.wait([client.submit("enroll", {"display_name": "Colin Powell", "external_id": "q-cp"}, images, "queue-b")])
+    queue.wait([queue.submit("enroll", {"display_name": "Colin Powell", "external_id": "q-cp"}, images, "queue-b")])
     frames = [payloads.from_path(lfw_image("Colin_Powell", n)) for n in (3, 4, 5)] + [
         payloads.from_path(lfw_image("Aaron_Peirsol", 1))
     ]
@@ -91,8 +102,8 @@ def test_frames_become_attendance_events_with_a_cooldown(workers, ctx: ServiceCo
         "2026-11-02T08:20:00+00:00",
         "2026-11-02T08:20:01+00:00",
     ]
-    tid = client.submit("process_frames", frames, "door-1", "queue-b", times)
-    res = client.wait([tid], timeout=180)[tid]
+    tid = queue.submit("process_frames", frames, "door-1", "queue-b", times)
+    res = queue.wait([tid], timeout=180)[tid]
     assert res.state == "SUCCESS", res.error
     faces = [r["faces"][0] for r in res.result]
     assert [f["identity"] for f in faces] == ["Colin Powell"] * 3 + ["unknown"]
@@ -130,7 +141,9 @@ def without_a_face(summary: BulkSummary, per_person: int) -> int:
     return sum(n == per_person for n in Counter(r.person for r in summary.rejections).values())
 
 
-def test_a_worker_killed_mid_run_loses_nothing(workers, ctx: ServiceContext, lfw: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_worker_killed_mid_run_loses_nothing(
+    workers, queue: TaskClient, ctx: ServiceContext, lfw: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     folder = people_folder(lfw, tmp_path / "kill", lfw_people(lfw, 10, 16), per_person=2)
     plans = plan_folder(folder, "killtest", 2)
     victim = workers[0]
@@ -144,9 +157,7 @@ def test_a_worker_killed_mid_run_loses_nothing(workers, ctx: ServiceContext, lfw
     killer = threading.Thread(target=kill_when_busy)
     killer.start()
     started = time.monotonic()
-    summary = bulk.register(
-        ctx, plans, "killtest", EnrollOptions("largest", 0.25), chunk=2, use_queue=True, timeout=240
-    )
+    summary = bulk.register(ctx, plans, "killtest", EnrollOptions("largest", 0.25), chunk=2, queue=queue, timeout=240)
     killer.join()
     elapsed = time.monotonic() - started
     assert victim.poll() is not None  # it really died
@@ -156,11 +167,12 @@ def test_a_worker_killed_mid_run_loses_nothing(workers, ctx: ServiceContext, lfw
     assert faces == summary.faces_enrolled + summary.already_enrolled == ctx.index.count(g.collection)
     assert faces == 32 - sum(summary.rejected.values())
     assert elapsed < 120  # the lost task came back within the visibility timeout (30 s) plus a sweep
-    workers[0] = local.start_workers(ctx.settings, 1, ctx.settings.data_dir / "logs", name="test-restarted")[0]
+    workers[0] = launcher.start_workers(ctx.settings, 1, ctx.settings.data_dir / "logs", name="test-restarted")[0]
 
 
 def test_a_broker_restart_mid_run_loses_nothing(
     workers,
+    queue: TaskClient,
     infra: Settings,
     ctx: ServiceContext,
     lfw: Path,
@@ -172,22 +184,22 @@ def test_a_broker_restart_mid_run_loses_nothing(
 
     def run() -> None:
         opts = EnrollOptions("largest", 0.25)
-        outcome["summary"] = bulk.register(ctx, plans, "brokertest", opts, chunk=2, use_queue=True, timeout=300)
+        outcome["summary"] = bulk.register(ctx, plans, "brokertest", opts, chunk=2, queue=queue, timeout=300)
 
     runner = threading.Thread(target=run)
     runner.start()
     deadline = time.monotonic() + 120
     while ctx.db.faces.count_documents({"gallery": "brokertest"}) < 4 and time.monotonic() < deadline:
         time.sleep(0.1)
-    pid = local_infra.owned_pid(local_infra.services(infra)["redis"])
+    pid = supervisor.owned_pid(services(infra)["redis"])
     assert pid is not None
     os.kill(pid, signal.SIGTERM)  # mid-run; appendonly keeps what was queued
-    while local_infra.redis_answers(infra.redis_url):
+    while redis_answers(infra.redis_url):
         time.sleep(0.1)
-    with pytest.raises(client.QueueUnavailable, match="does not answer"):
-        client.submit("reconcile", "brokertest")  # a submission while it is down: a clear error
+    with pytest.raises(QueueUnavailable, match="does not answer"):
+        queue.submit("reconcile", "brokertest")  # a submission while it is down: a clear error
     time.sleep(3)
-    assert local_infra.start(infra) == []
+    assert supervisor.start(infra) == []
     runner.join()
     summary = outcome["summary"]
     assert isinstance(summary, BulkSummary)

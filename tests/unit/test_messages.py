@@ -1,4 +1,5 @@
-"""Task message schemas: what every caller sends passes; each kind of bad message is one typed, one-line refusal."""
+"""The task API (workers.messages, workers.errors): what every caller sends passes; each kind of bad message is one
+typed, one-line refusal; results fit their models; errors cross the queue as a code and a message."""
 
 from __future__ import annotations
 
@@ -7,12 +8,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure
+from redis.exceptions import ConnectionError as RedisConnectionError
 
+from model.errors import FaceregError, FaceTooSmall
+from model.quality import FaceQuality
 from model.zoo import ZOO
+from services.config import Settings
+from services.dedup.duplicates import DuplicateGroup
 from services.registry.bulk import PersonPlan
-from workers import bulk, payloads, schemas
-from workers.app import app
-from workers.schemas import (
+from services.registry.consistency import ReconcileReport
+from services.registry.enrollment import EnrollmentResult, ImageOutcome
+from services.search.identification import FaceIdentity, Match
+from workers import bulk, messages, payloads, tasks
+from workers.app import install_conf, queue_names
+from workers.client import TaskClient, TaskStatus
+from workers.errors import ERRORS, InvalidTaskMessage, QueueUnavailable, TaskError, error_class, error_of
+from workers.messages import (
+    TASKS,
     BulkRegisterArgs,
     DedupScanArgs,
     EnrollArgs,
@@ -21,7 +35,6 @@ from workers.schemas import (
     GalleryEvaluationArgs,
     IdentifyArgs,
     InspectArgs,
-    InvalidTaskMessage,
     ProcessFramesArgs,
     ReindexArgs,
     SearchBatchArgs,
@@ -196,17 +209,101 @@ def test_many_problems_are_counted_not_listed() -> None:
 
 def test_every_task_checks_its_message_before_any_work() -> None:
     """No worker context exists in this process: a task that reached its work would fail otherwise."""
-    names = {n.removeprefix("workers.tasks.") for n in app.tasks if n.startswith("workers.tasks.")}
-    assert names == set(schemas.TASK_SCHEMAS) and len(names) == 13
+    names = {n.removeprefix("workers.tasks.") for n in tasks.app.tasks if n.startswith("workers.tasks.")}
+    assert names == set(TASKS) and len(names) == 13
     for name in names:
-        task = app.tasks[f"workers.tasks.{name}"]
+        task = tasks.app.tasks[TASKS[name].celery_name]
         with pytest.raises(InvalidTaskMessage, match=f"^{name}: "):
             task.run(unexpected=BIG)
-        assert InvalidTaskMessage not in task.autoretry_for  # never retried
+        with pytest.raises(TaskError) as caught:  # as the worker runs it: the error that crosses the queue
+            task(unexpected=BIG)
+        assert caught.value.args[0] == InvalidTaskMessage.code and caught.value.args[1].startswith(f"{name}: ")
+        assert not issubclass(InvalidTaskMessage, task.autoretry_for)  # never retried
         assert task.typing is True  # Celery's own arity check accepts any message: the schema tells
 
 
 def test_the_limits_follow_the_payload_limits() -> None:
-    assert schemas.MAX_B64 == payloads.b64_length(payloads.MAX_INLINE_BYTES) < len(B64_12MB)
+    assert messages.MAX_B64 == payloads.b64_length(payloads.MAX_INLINE_BYTES) < len(B64_12MB)
     biggest = payloads.from_bytes(b"\0" * payloads.MAX_INLINE_BYTES, "max.png")
     parse(IdentifyArgs, biggest)
+
+
+def subclasses(cls: type[FaceregError]) -> set[type[FaceregError]]:
+    return {sub for direct in cls.__subclasses__() for sub in {direct, *subclasses(direct)}}
+
+
+def test_every_typed_error_a_task_can_end_with_has_its_own_stable_code() -> None:
+    codes = [cls.code for cls in ERRORS]
+    assert len(set(codes)) == len(codes)
+    assert all("code" in vars(cls) for cls in ERRORS)  # its own, not inherited: renaming a class keeps it
+    raisable = {c for c in subclasses(FaceregError) if c.__module__.startswith(("model.", "services.", "workers."))}
+    assert raisable == set(ERRORS), raisable ^ set(ERRORS)  # the tasks import every module that raises one
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (FaceTooSmall("the face is 20 px wide"), "face_too_small"),
+        (InvalidTaskMessage("identify: image: missing"), "invalid_task_message"),
+        (ConnectionFailure("mongo went away"), "storage_unavailable"),
+        (RedisConnectionError("redis went away"), "broker_unavailable"),
+        (KeyError("bug"), "internal_error"),
+    ],
+)
+def test_a_failure_crosses_the_queue_as_a_code_and_a_message(exc: Exception, code: str) -> None:
+    backend = tasks.app.backend
+    got, message = error_of(exc)
+    stored = backend.prepare_exception(TaskError(got, message))  # what the result backend keeps
+    assert stored == {"exc_type": "TaskError", "exc_message": (code, message), "exc_module": "workers.errors"}
+    back_code, back_message = error_of(backend.exception_to_python(stored))  # as the client reads it
+    status = TaskStatus("t-1", "FAILURE", None, error=back_message, error_code=back_code)
+    assert (status.error_code, status.error) == (code, message) and "\n" not in message
+    assert status.broker_lost is (code == QueueUnavailable.code)
+    with pytest.raises(error_class(code), match=r"went away|bug|20 px|missing") as raised:
+        status.raise_error()
+    assert type(raised.value) is (type(exc) if isinstance(exc, FaceregError) else error_class(code))
+
+
+def test_an_unknown_task_is_refused_before_the_broker() -> None:
+    with pytest.raises(InvalidTaskMessage, match="no such task"):
+        TaskClient(Settings(redis_url="redis://127.0.0.1:1/0")).submit("format_disk")
+
+
+def test_results_are_checked_and_keep_their_shape() -> None:
+    reindex = TASKS["reindex"]
+    skipped = {"gallery": "g", "contract": "c-1", "reindexed": 0, "note": "already on this contract"}
+    assert reindex.dump_result(skipped) == skipped  # no "from": null added
+    done = {"gallery": "g", "from": "c-0", "contract": "c-1", "reindexed": 3}
+    assert reindex.dump_result(done) == done
+    with pytest.raises(ValidationError):
+        reindex.dump_result({**done, "surprise": 1})  # a result the API does not describe
+    ranked = [{"name": "a.jpg", "error": None, "ranked": [["emp-1", 0.5]]}]
+    assert TASKS["search_batch"].dump_result(ranked) == ranked
+
+
+def test_the_services_results_fit_the_result_models() -> None:
+    """What the task bodies return, built by the services' own serialisers."""
+    quality = FaceQuality(0.99, 120.0, 300.0, 5.0, 1.0, 0.9).to_dict()
+    outcomes = [
+        ImageOutcome("a.jpg", "enrolled", "", "f1", quality, ("looks like Bob",)),
+        ImageOutcome("b.jpg", "rejected", "NoFace: no face found"),
+    ]
+    enrolled = EnrollmentResult("p1", "Ann", "g", True, outcomes).to_dict()
+    assert TASKS["enroll"].dump_result(enrolled) == enrolled
+    face = FaceIdentity([1.0, 2.0, 3.0, 4.0], 0.8, [Match("p1", "Ann", 0.7, "f1")], "p1", "Ann", 0.7, 0.4)
+    identified = {"image": "x.jpg", "faces": [face.to_dict()]}
+    assert TASKS["identify"].dump_result(identified) == identified
+    frames = [{"index": 0, "faces": [{**face.to_dict(), "event_id": None}], "error": None}]
+    assert TASKS["process_frames"].dump_result(frames) == frames
+    report = ReconcileReport("g", 2, 2, 0, 0, 0, 0, 2).to_dict()
+    assert TASKS["reconcile"].dump_result(report) == report
+    groups = {"gallery": "g", "groups": [DuplicateGroup(["f1", "f2"], "f1", 0.99, 1).to_dict()]}
+    assert TASKS["image_duplicates"].dump_result(groups) == groups
+
+
+def test_queues_follow_the_task_table() -> None:
+    conf = install_conf("site")
+    assert [q.name for q in conf["task_queues"]] == queue_names("site") == ["site.embed", "site.io"]
+    routes = {name: route["queue"] for name, route in conf["task_routes"].items()}
+    assert routes == {spec.celery_name: f"site.{spec.queue}" for spec in TASKS.values()}
+    assert {n for n, q in routes.items() if q == "site.io"} == {"workers.tasks.reconcile", "workers.tasks.dedup_scan"}
