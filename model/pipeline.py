@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -16,7 +16,7 @@ from model.errors import FaceregError, FaceTooSmall, NoFace
 from model.image_io import ImageLimits, check_dimensions, decode_image, load_image
 from model.quality import FaceQuality, assess
 from model.types import Detection, FloatArray, ImageArray
-from model.zoo import EmbeddingContract
+from model.zoo import EmbeddingContract, ModelSpec
 
 ImageSource = bytes | str | Path | ImageArray
 NoFacePolicy = Literal["error", "center_crop"]
@@ -47,6 +47,24 @@ class FacePipeline:
     def contract(self) -> EmbeddingContract:
         return self.embedder.contract
 
+    @property
+    def spec(self) -> ModelSpec:
+        """The embedding model's catalogue entry: its name and calibrated default thresholds."""
+        return self.embedder.spec
+
+    @property
+    def device(self) -> str:
+        return self.embedder.device
+
+    def describe(self) -> dict[str, str]:
+        """What reports record about the pipeline: model, runtime, detector and embedding contract."""
+        return {
+            "model": self.spec.name,
+            "runtime": self.embedder.runtime,
+            "detector": self.detector.name,
+            "contract": self.contract.id,
+        }
+
     def load(self, source: ImageSource) -> ImageArray:
         """Pixels from bytes or a file (reduced to `limits.work_pixels`), or an array, checked as a declared size is."""
         if isinstance(source, np.ndarray):
@@ -73,10 +91,21 @@ class FacePipeline:
     def primary(self, image: ImageArray) -> Detection:
         return primary_face(self.find_faces(image), *image.shape[:2])
 
-    def embed_detections(self, image: ImageArray, detections: Sequence[Detection]) -> list[FaceEmbedding]:
-        chips = [self.embedder.align(image, d) for d in detections]
+    def embed_faces(self, faces: Iterable[tuple[ImageArray, Detection]]) -> list[FaceEmbedding]:
+        """Each (image, face) aligned, every chip embedded in one embedder call, each face's quality assessed.
+
+        `faces` is read one pair at a time and only the chips are kept: from a generator, each image can be
+        freed once its face is aligned."""
+        detections: list[Detection] = []
+        chips: list[ImageArray] = []
+        for image, detection in faces:
+            detections.append(detection)
+            chips.append(self.embedder.align(image, detection))
         vectors = self.embedder.embed(chips)
         return [FaceEmbedding(d, assess(d, c), v, c) for d, c, v in zip(detections, chips, vectors, strict=True)]
+
+    def embed_detections(self, image: ImageArray, detections: Sequence[Detection]) -> list[FaceEmbedding]:
+        return self.embed_faces((image, d) for d in detections)
 
     def embed_primary(self, source: ImageSource) -> FaceEmbedding:
         image = self.load(source)
@@ -87,20 +116,21 @@ class FacePipeline:
         return self.embed_detections(image, self.find_faces(image))
 
     def embed_primary_many(self, sources: Sequence[ImageSource]) -> list[FaceEmbedding | FaceregError]:
-        """The primary face of each source, embedded in batches; a failure stays in its slot."""
-        prepared: list[tuple[int, Detection, ImageArray]] = []
-        results: list[FaceEmbedding | FaceregError | None] = [None] * len(sources)
-        for i, source in enumerate(sources):
-            try:
-                image = self.load(source)
-                detection = self.primary(image)
-                prepared.append((i, detection, self.embedder.align(image, detection)))
-            except FaceregError as exc:
-                results[i] = exc
-        vectors = self.embedder.embed([chip for _, _, chip in prepared])
-        for (i, detection, chip), vector in zip(prepared, vectors, strict=True):
-            results[i] = FaceEmbedding(detection, assess(detection, chip), vector, chip)
-        return [r for r in results if r is not None]
+        """The primary face of each source, embedded in one batch; a failure stays in its slot."""
+        failures: dict[int, FaceregError] = {}
+
+        def primaries() -> Iterator[tuple[ImageArray, Detection]]:
+            for i, source in enumerate(sources):
+                try:
+                    image = self.load(source)
+                    detection = self.primary(image)
+                except FaceregError as exc:
+                    failures[i] = exc
+                    continue
+                yield image, detection
+
+        embedded = iter(self.embed_faces(primaries()))
+        return [failures[i] if i in failures else next(embedded) for i in range(len(sources))]
 
     @staticmethod
     def _centre_crop(image: ImageArray) -> Detection:

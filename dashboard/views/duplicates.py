@@ -3,14 +3,18 @@ and groups of near-identical photos (keep the best)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
 from dashboard import jobs
 from dashboard.pictures import thumbnail
 from dashboard.session import actor_name, context, gallery, is_admin, require_admin, require_user
-from services.dedup.duplicates import DuplicateGroup, decide_review, open_reviews, resolve_gallery_duplicates
+from services.dedup.duplicates import (
+    DuplicateGroup,
+    OpenReview,
+    decide_review,
+    open_reviews,
+    resolve_gallery_duplicates,
+)
 from services.errors import ServiceError
 from services.storage.records import Face
 
@@ -55,14 +59,12 @@ def scan_controls(g: str) -> None:
         st.rerun()
 
 
-def review_card(review: dict[str, Any], admin: bool) -> None:
-    ctx = context()
-    faces = {d["_id"]: Face.from_doc(d) for d in ctx.db.faces.find({"_id": {"$in": review["face_ids"]}})}
+def review_card(item: OpenReview, admin: bool) -> None:
+    ctx, review = context(), item.review
+    faces = {d["_id"]: Face.from_doc(d) for d in ctx.db.faces.find({"_id": {"$in": review.face_ids}})}
     with st.container(border=True):
         cols = st.columns([1, 1, 2])
-        for col, pid, fid, name in zip(
-            cols[:2], review["person_ids"], review["face_ids"], review["names"], strict=True
-        ):
+        for col, pid, fid, name in zip(cols[:2], review.person_ids, review.face_ids, item.names, strict=True):
             face = faces.get(fid)
             img = thumbnail(face.chip_path, 128) if face else None
             if img is not None:
@@ -70,15 +72,15 @@ def review_card(review: dict[str, Any], admin: bool) -> None:
             col.markdown(f"**{name}**")
             col.caption(f"person `{pid[:8]}`")
         with cols[2]:
-            st.markdown(f"Similarity **{review['similarity']:.3f}**")
+            st.markdown(f"Similarity **{review.similarity:.3f}**")
             if admin:
-                decision_buttons(review)
+                decision_buttons(item)
 
 
-def decision_buttons(review: dict[str, Any]) -> None:
-    rid = review["_id"]
-    a, b = review["person_ids"]
-    name_a, name_b = review["names"]
+def decision_buttons(item: OpenReview) -> None:
+    rid = item.review.id
+    a, b = item.review.person_ids
+    name_a, name_b = item.names
     choice = st.radio(
         "Decision",
         ["keep_separate", "merge_a", "merge_b", "remove_a", "remove_b"],
@@ -99,7 +101,7 @@ def decision_buttons(review: dict[str, Any]) -> None:
             elif choice in ("merge_a", "merge_b"):
                 decide_review(context(), rid, "merge", actor, keep_person=a if choice == "merge_a" else b)
             else:
-                face = review["face_ids"][0 if choice == "remove_a" else 1]
+                face = item.review.face_ids[0 if choice == "remove_a" else 1]
                 decide_review(context(), rid, "remove_face", actor, face_id=face)
         except ServiceError as exc:
             st.error(str(exc))

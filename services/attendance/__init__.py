@@ -1,1 +1,2 @@
-"""Attendance: events with a cooldown, and frames from cameras or videos turned into events."""
+"""Attendance: events with a per-(person, source) cooldown and daily presence; frames from cameras or videos
+turned into events."""

@@ -11,42 +11,7 @@ import cv2
 
 from model.types import ImageArray
 from services.context import ServiceContext
-from services.reports.exports import csv_text
-from services.storage.records import as_utc, utcnow
-
-
-@dataclass(frozen=True, slots=True)
-class AttendanceEvent:
-    id: str
-    person_id: str | None  # None: an unknown face
-    display_name: str | None
-    source: str
-    time: datetime
-    similarity: float
-    snapshot_path: str | None
-
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "_id": self.id,
-            "person_id": self.person_id,
-            "display_name": self.display_name,
-            "source": self.source,
-            "time": self.time,
-            "similarity": self.similarity,
-            "snapshot_path": self.snapshot_path,
-        }
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> AttendanceEvent:
-        return cls(
-            doc["_id"],
-            doc.get("person_id"),
-            doc.get("display_name"),
-            doc["source"],
-            as_utc(doc["time"]),
-            float(doc["similarity"]),
-            doc.get("snapshot_path"),
-        )
+from services.storage.records import AttendanceEvent, as_utc, utcnow
 
 
 def record_event(
@@ -176,32 +141,6 @@ def daily_report(
             )
         )
     return sorted(rows.values(), key=lambda r: (r.day, r.display_name))
-
-
-REPORT_COLUMNS = ("day", "person_id", "display_name", "first_seen", "last_seen", "events", "timezone")
-
-
-def report_csv(
-    ctx: ServiceContext,
-    start: date,
-    end: date,
-    source: str | None = None,
-    person_id: str | None = None,
-    tz: tzinfo | None = None,
-) -> str:
-    """The daily report as CSV: days and times in the site's zone (or `tz`), named in the `timezone` column; the
-    times as "2026-03-11 04:10:00+05:30" (local time and its UTC offset). Spreadsheet-safe
-    (services.reports.exports)."""
-    zone = site_tz(ctx, tz)
-    rows = [
-        (r.day.isoformat(), r.person_id, r.display_name, _time(r.first_seen), _time(r.last_seen), r.count, str(zone))
-        for r in daily_report(ctx, start, end, source, person_id, tz=zone)
-    ]
-    return csv_text(REPORT_COLUMNS, rows)
-
-
-def _time(t: datetime) -> str:
-    return t.isoformat(sep=" ", timespec="seconds")
 
 
 def sources(ctx: ServiceContext) -> list[str]:

@@ -8,10 +8,9 @@ from datetime import datetime
 
 import numpy as np
 
-from model.errors import FaceregError
+from model.errors import FaceregError, NoFace
 from model.pipeline import FaceEmbedding, ImageSource
-from model.quality import assess
-from model.types import ImageArray
+from model.types import Detection, ImageArray
 from services.attendance.events import record_event
 from services.context import ServiceContext
 from services.registry.galleries import check_contract, get_gallery
@@ -52,22 +51,22 @@ def process_frames(
     pipeline = ctx.pipeline
     loaded: list[tuple[int, ImageArray, list[FaceEmbedding]]] = []
     results: dict[int, FrameResult] = {}
-    chips, owners = [], []
+    found: list[tuple[int, Detection]] = []  # (slot in `loaded`, face) of every face of every frame
     for i, frame in enumerate(frames):
         try:
             pixels = pipeline.load(frame)
-            found = pipeline.find_faces(pixels)
+            detections = pipeline.find_faces(pixels)
+        except NoFace:  # FaceTooSmall too: no face is the normal state of a camera
+            results[i] = FrameResult(i, [])
+            continue
         except FaceregError as exc:
-            # No face is the normal state of a camera; anything else is reported per frame.
-            results[i] = FrameResult(i, [], None if type(exc).__name__ in ("NoFace", "FaceTooSmall") else str(exc))
+            results[i] = FrameResult(i, [], str(exc))  # anything else is reported per frame
             continue
         loaded.append((i, pixels, []))
-        for det in found:
-            chips.append(pipeline.embedder.align(pixels, det))
-            owners.append((len(loaded) - 1, det))
-    vectors = pipeline.embedder.embed(chips)
-    for (slot, det), chip, vec in zip(owners, chips, vectors, strict=True):
-        loaded[slot][2].append(FaceEmbedding(det, assess(det, chip), vec, chip))
+        found += [(len(loaded) - 1, d) for d in detections]
+    embedded = pipeline.embed_faces((loaded[slot][1], d) for slot, d in found)
+    for (slot, _), face in zip(found, embedded, strict=True):
+        loaded[slot][2].append(face)
     for i, pixels, faces in loaded:
         usable = [f for f in faces if f.quality.score >= min_quality]
         identities = decide(ctx, gallery, usable, top_k)

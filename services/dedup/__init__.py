@@ -1,1 +1,2 @@
-"""Duplicate faces: near-identical images and the same face under two persons."""
+"""Duplicates: near-identical images and the same face under two persons; a check of the folder dedup on
+injected copies."""

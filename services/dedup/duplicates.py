@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,11 +15,11 @@ from tqdm import tqdm
 
 from model.errors import FaceregError
 from model.image_hash import mirror_distance, mirror_hashes
-from model.image_io import load_image
+from model.image_io import IMAGE_SUFFIXES, load_image
 from model.pipeline import FacePipeline
 from model.types import FloatArray, ImageArray
 from services.context import ServiceContext
-from services.errors import NotFound, ServiceError
+from services.errors import ServiceError
 from services.registry.erasure import erase_person
 from services.registry.galleries import get_gallery
 from services.registry.persons import names_of
@@ -27,9 +27,8 @@ from services.search.verification import checked_similarity
 from services.storage.audit import audit
 from services.storage.face_writes import delete_faces
 from services.storage.private_files import FILE_MODE, open_private_log, private_mkdir
-from services.storage.records import Face, utcnow
+from services.storage.records import Face, Review, ReviewStatus, utcnow
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 # Two images whose 64-bit hashes (mirror-aware) differ in at most this many bits are the same photo.
 # Measured on LFW: resized, JPEG-30 and mirrored copies differ by <= 2 bits; LFW's own duplicate
 # photos by 0-2; two frames of one press conference by 4; other photos of one person by >= 6.
@@ -199,6 +198,11 @@ def resolve_gallery_duplicates(
 # (b) Different persons whose faces match: a review queue.
 
 Decision = Literal["merge", "keep_separate", "remove_face"]
+DECIDED: dict[Decision, ReviewStatus] = {
+    "merge": "merged",
+    "keep_separate": "kept_separate",
+    "remove_face": "face_removed",
+}
 
 
 def review_id(gallery: str, a: str, b: str) -> str:
@@ -249,12 +253,18 @@ def scan_identity_candidates(
     return new
 
 
-def open_reviews(ctx: ServiceContext, gallery: str) -> list[dict[str, Any]]:
-    docs = list(ctx.db.dedup_reviews.find({"gallery": gallery, "status": "open"}).sort("similarity", -1))
-    names = names_of(ctx, {p for d in docs for p in d["person_ids"]})
-    for d in docs:
-        d["names"] = [names.get(p, "?") for p in d["person_ids"]]
-    return docs
+@dataclass(frozen=True, slots=True)
+class OpenReview:
+    review: Review
+    names: list[str]  # the display names of `review.person_ids`
+
+
+def open_reviews(ctx: ServiceContext, gallery: str) -> list[OpenReview]:
+    """The gallery's undecided reviews, most similar first, with the persons' names."""
+    query = {"gallery": gallery, "status": "open"}
+    reviews = [Review.from_doc(d) for d in ctx.db.dedup_reviews.find(query).sort("similarity", -1)]
+    names = names_of(ctx, {p for r in reviews for p in r.person_ids})
+    return [OpenReview(r, [names.get(p, "?") for p in r.person_ids]) for r in reviews]
 
 
 def decide_review(
@@ -266,24 +276,22 @@ def decide_review(
     face_id: str | None = None,
 ) -> dict[str, Any]:
     """Apply and persist a decision. merge: the other person's faces move to `keep_person`, who stays."""
-    doc = ctx.db.dedup_reviews.find_one({"_id": rid})
-    if doc is None:
-        raise NotFound(f"review {rid} does not exist")
-    if doc["status"] != "open":
-        raise ServiceError(f"review {rid} was already decided ({doc['status']})")
-    gallery = get_gallery(ctx, doc["gallery"])
+    review = Review.get(ctx.db.dedup_reviews, rid, f"review {rid}")
+    if review.status != "open":
+        raise ServiceError(f"review {rid} was already decided ({review.status})")
+    gallery = get_gallery(ctx, review.gallery)
     details: dict[str, Any] = {}
     if decision == "merge":
-        details = _merge(ctx, gallery.name, doc["person_ids"], keep_person or doc["person_ids"][0], actor)
+        details = _merge(ctx, gallery.name, review.person_ids, keep_person or review.person_ids[0], actor)
     elif decision == "remove_face":
-        if face_id not in doc["face_ids"]:
+        if face_id not in review.face_ids:
             raise ServiceError("remove_face needs one of the two faces of the pair")
         delete_faces(ctx, gallery, [Face.from_doc(d) for d in ctx.db.faces.find({"_id": face_id})])
         details = {"removed_face": face_id}
-    status = {"merge": "merged", "keep_separate": "kept_separate", "remove_face": "face_removed"}[decision]
+    status = DECIDED[decision]
     # Written whole: a merge erases the other person, and with them the reviews that name them.
-    decided = {**doc, "status": status, "decided_by": actor, "decided_at": utcnow(), "details": details}
-    ctx.db.dedup_reviews.replace_one({"_id": rid}, decided, upsert=True)
+    decided = replace(review, status=status, decided_by=actor, decided_at=utcnow(), details=details)
+    ctx.db.dedup_reviews.replace_one({"_id": rid}, decided.to_doc(), upsert=True)
     audit(ctx, actor, f"dedup.{status}", rid, details)
     return {"review": rid, "status": status, **details}
 

@@ -36,12 +36,11 @@ def open_set_report(
     apply: bool = False,
 ) -> dict[str, Any]:
     """Calibrate on half of the unknown people, test on the other half and on the known probes."""
-    result = evaluate_gallery(ctx, root, [*rows, *unknown], gallery)
-    unknown_best = result["unknown_best"]
+    evaluation = evaluate_gallery(ctx, root, [*rows, *unknown], gallery)
+    result, unknown_best, known = evaluation.report, evaluation.unknown_best, evaluation.known_top1
     calib, test = unknown_best[0::2], unknown_best[1::2]
     calibration = identify_threshold_for_fpir(calib, target_fpir)
     thr = calibration["threshold"]
-    known = result["known_top1"]
     n_known = result["n_probes"]
     whole = identify_threshold_for_fpir(unknown_best, target_fpir)
     report = {
@@ -58,10 +57,8 @@ def open_set_report(
         "rank1_at_threshold": rank1_at(known, n_known, thr),
         "threshold_all_unknowns": whole["threshold"],
         "rank1_at_threshold_all_unknowns": rank1_at(known, n_known, whole["threshold"]),
-        "fpir_at_verify_threshold": metrics.false_accept_rate(
-            unknown_best, ctx.pipeline.embedder.spec.verify_threshold
-        ),
-        "verify_threshold": ctx.pipeline.embedder.spec.verify_threshold,
+        "fpir_at_verify_threshold": metrics.false_accept_rate(unknown_best, ctx.pipeline.spec.verify_threshold),
+        "verify_threshold": ctx.pipeline.spec.verify_threshold,
     }
     if apply:
         apply_calibration(ctx, gallery, calibration, f"open-set evaluation job {result['job_id']}")

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from model.errors import FaceregError
+from model.image_io import IMAGE_SUFFIXES
 from services.context import ServiceContext
-from services.dedup.duplicates import IMAGE_SUFFIXES
 from services.registry.enrollment import DuplicatePhoto, DuplicatePhotos, reason_of
 from services.registry.persons import PersonInput, existing_person, names_of
 from services.storage.input_paths import InputRefused, printable, read_input
-from services.storage.records import utcnow
+from services.storage.records import RejectionRecord, utcnow
 
 # Refusals that a change of settings or a later attempt may lift: not remembered as lasting rejections.
 TRANSIENT_REASONS = ("StorageUnavailable", "InputRefused", "OutsideInputRoots")
@@ -197,8 +197,9 @@ def _rejected_before(ctx: ServiceContext, ids: set[str]) -> dict[str, str]:
     """Rejection id -> its reason, for the ids recorded before."""
     out: dict[str, str] = {}
     for chunk in _in_chunks(sorted(ids)):
-        for d in ctx.db.rejections.find({"_id": {"$in": chunk}}, {"reason": 1}):
-            out[d["_id"]] = d["reason"]
+        for d in ctx.db.rejections.find({"_id": {"$in": chunk}}):
+            stored = RejectionRecord.from_doc(d)
+            out[stored.id] = stored.reason
     return out
 
 
@@ -210,10 +211,10 @@ def record_rejection(ctx: ServiceContext, gallery: str, r: Rejection, path: Path
     """Remember a rejection. Keyed by the image's sha256 when known (a re-run skips it for good); else by
     the file name (informational: planning refuses that file again)."""
     rid = rejection_id(gallery, r.person, sha) if sha else f"{gallery}:{r.person}:file:{r.image}"
-    doc = {"gallery": gallery, "external_id": r.person, "image": r.image, "reason": r.reason, "time": utcnow()}
-    if path is not None:
-        doc["path"] = printable(path)
-    ctx.db.rejections.update_one({"_id": rid}, {"$set": doc}, upsert=True)
+    path_text = None if path is None else printable(path)
+    doc = RejectionRecord(rid, gallery, r.person, r.image, r.reason, utcnow(), path_text).to_doc()
+    # $set: a rejection recorded again without a path keeps the path it was first recorded with.
+    ctx.db.rejections.update_one({"_id": doc.pop("_id")}, {"$set": doc}, upsert=True)
 
 
 def record_rejections(

@@ -110,14 +110,16 @@ def reindex(ctx: ServiceContext, gallery_name: str, pipeline: FacePipeline, acto
 
 
 def _reembed(ctx: ServiceContext, pipeline: FacePipeline, target: str, faces: list[Face]) -> None:
-    chips = []
-    for f in faces:
-        det = Detection(np.asarray(f.box, np.float32), np.asarray(f.landmarks, np.float32), f.detection_score)
-        chips.append(pipeline.embedder.align(load_image(f.image_path), det))
-    vectors = pipeline.embedder.embed(chips)
+    """The faces' stored originals embedded again from their recorded detections (read one at a time)."""
+    embedded = pipeline.embed_faces((load_image(f.image_path), _recorded_detection(f)) for f in faces)
+    vectors = np.stack([e.vector for e in embedded])
     for f, v in zip(faces, vectors, strict=True):
         ctx.db.faces.update_one({"_id": f.id}, {"$set": {"next_vector": vector_to_bytes(v)}})
     ctx.index.upsert(target, [f.id for f in faces], vectors, [f.person_id for f in faces])
+
+
+def _recorded_detection(face: Face) -> Detection:
+    return Detection(np.asarray(face.box, np.float32), np.asarray(face.landmarks, np.float32), face.detection_score)
 
 
 def _adopt_new_vectors(ctx: ServiceContext, gallery: str, contract: str) -> None:

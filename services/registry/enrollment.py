@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from model.detection import primary_face
 from model.errors import FaceregError, LowQuality, MultipleFaces
-from model.quality import FaceQuality, assess
+from model.pipeline import FaceEmbedding
+from model.quality import FaceQuality
 from model.types import Detection, FloatArray, ImageArray
 from services.context import ServiceContext
 from services.errors import Conflict, ServiceError
@@ -58,17 +59,7 @@ class EnrollmentResult:
             "enrolled": self.count("enrolled"),
             "already_enrolled": self.count("already_enrolled"),
             "rejected": self.count("rejected"),
-            "images": [
-                {
-                    "name": o.name,
-                    "status": o.status,
-                    "reason": o.reason,
-                    "face_id": o.face_id,
-                    "quality": o.quality,
-                    "warnings": list(o.warnings),
-                }
-                for o in self.outcomes
-            ],
+            "images": [{**asdict(o), "warnings": list(o.warnings)} for o in self.outcomes],
         }
 
 
@@ -92,6 +83,8 @@ class EnrollOptions:
 class DuplicatePhoto(Conflict):
     """The same photo (same bytes) is already enrolled for another person of the gallery."""
 
+    code = "duplicate_photo"
+
 
 def reason_of(exc: FaceregError) -> str:
     """A refusal as it is reported and recorded: `Type: message`."""
@@ -108,7 +101,6 @@ class _Prepared:
     sha256: str
     pixels: ImageArray
     detection: Detection
-    chip: ImageArray
     warnings: list[str]
 
 
@@ -117,8 +109,7 @@ class _Accepted:
     """A photo that passed every check: stored once its person exists."""
 
     prep: _Prepared
-    vector: FloatArray
-    quality: FaceQuality
+    face: FaceEmbedding
     warnings: tuple[str, ...]
 
 
@@ -184,11 +175,11 @@ def enroll_many(
                 first_owner.setdefault(sha, p)
             except FaceregError as exc:
                 outcomes[(p, i)] = rejection(img.name, exc)
-    vectors = ctx.pipeline.embedder.embed([prep.chip for _, prep in prepared])
+    embedded = ctx.pipeline.embed_faces((prep.pixels, prep.detection) for _, prep in prepared)
     accepted: dict[tuple[int, int], _Accepted] = {}
-    for (key, prep), vector in zip(prepared, vectors, strict=True):
+    for (key, prep), emb in zip(prepared, embedded, strict=True):
         person = known[key[0]]
-        gated = _gate(ctx, gallery, person.id if person else None, prep, vector, opts.min_quality)
+        gated = _gate(ctx, gallery, person.id if person else None, prep, emb, opts.min_quality)
         if isinstance(gated, _Accepted):
             accepted[key] = gated
         else:
@@ -199,7 +190,7 @@ def enroll_many(
     for key, ok in accepted.items():
         face = _face(ctx, gallery, stored[key[0]], ok)
         faces.append(face)
-        outcomes[key] = ImageOutcome(ok.prep.image.name, "enrolled", "", face.id, ok.quality.to_dict(), ok.warnings)
+        outcomes[key] = ImageOutcome(ok.prep.image.name, "enrolled", "", face.id, face.quality, ok.warnings)
     crash_point("after_person_insert")
     write_faces(ctx, gallery, faces)
     return [
@@ -233,13 +224,14 @@ def _already_enrolled(
     """The outcome of an image already enrolled for this person (an interrupted enrollment is finished)."""
     if person is None:
         return None
-    existing = ctx.db.faces.find_one({"gallery": gallery.name, "person_id": person.id, "image_sha256": sha})
-    if existing is None:
+    doc = ctx.db.faces.find_one({"gallery": gallery.name, "person_id": person.id, "image_sha256": sha})
+    if doc is None:
         return None
-    if existing["vector_state"] == "pending":
-        project(ctx, gallery, [Face.from_doc(existing)])  # finish an interrupted earlier enrollment
+    existing = Face.from_doc(doc)
+    if existing.vector_state == "pending":
+        project(ctx, gallery, [existing])  # finish an interrupted earlier enrollment
     reason = "this image is already enrolled for this person"
-    return ImageOutcome(name, "already_enrolled", reason, face_id=str(existing["_id"]))
+    return ImageOutcome(name, "already_enrolled", reason, face_id=existing.id)
 
 
 def _duplicate_warnings(
@@ -271,7 +263,7 @@ def photo_owner(ctx: ServiceContext, gallery: str, sha256: str, person_id: str |
 
 
 def _prepare(ctx: ServiceContext, img: ImageInput, sha: str, opts: EnrollOptions, notes: list[str]) -> _Prepared:
-    """Detected and aligned; `notes` (warnings found before) follow the detector's own warnings."""
+    """Decoded and its face chosen; `notes` (warnings found before) follow the detector's own warnings."""
     pipeline = ctx.pipeline
     pixels = pipeline.load(img.data)
     faces = pipeline.find_faces(pixels)
@@ -284,7 +276,7 @@ def _prepare(ctx: ServiceContext, img: ImageInput, sha: str, opts: EnrollOptions
             )
         warnings.append(f"{len(faces)} faces found; the main one was used")
     detection = primary_face(faces, *pixels.shape[:2])
-    return _Prepared(img, sha, pixels, detection, pipeline.embedder.align(pixels, detection), [*warnings, *notes])
+    return _Prepared(img, sha, pixels, detection, [*warnings, *notes])
 
 
 def _gate(
@@ -292,19 +284,19 @@ def _gate(
     gallery: Gallery,
     person_id: str | None,
     prep: _Prepared,
-    vector: FloatArray,
+    face: FaceEmbedding,
     min_quality: float,
 ) -> ImageOutcome | _Accepted:
     """The quality gate and the duplicate-identity check: a rejection, or the photo accepted."""
-    quality = assess(prep.detection, prep.chip)
+    quality = face.quality
     name = prep.image.name
     if prep.detection.fallback:
         return ImageOutcome(name, "rejected", "NoFace: no face found in the photo")
     if quality.score < min_quality:
         reason = LowQuality(f"quality {quality.score:.2f} is under {min_quality:.2f} ({weak_points(quality)})")
         return ImageOutcome(name, "rejected", f"LowQuality: {reason}", quality=quality.to_dict())
-    warnings = (*prep.warnings, *lookalike_warnings(ctx, gallery, person_id, vector))
-    return _Accepted(prep, vector, quality, warnings)
+    warnings = (*prep.warnings, *lookalike_warnings(ctx, gallery, person_id, face.vector))
+    return _Accepted(prep, face, warnings)
 
 
 def _face(ctx: ServiceContext, gallery: Gallery, person_id: str, ok: _Accepted) -> Face:
@@ -316,13 +308,13 @@ def _face(ctx: ServiceContext, gallery: Gallery, person_id: str, ok: _Accepted) 
         gallery=gallery.name,
         image_sha256=prep.sha256,
         image_path=str(ctx.images.save_original(gallery.name, person_id, prep.sha256, prep.image.data)),
-        chip_path=str(ctx.images.save_chip(gallery.name, person_id, prep.sha256, prep.chip)),
+        chip_path=str(ctx.images.save_chip(gallery.name, person_id, prep.sha256, ok.face.chip)),
         box=[float(v) for v in prep.detection.box],
         landmarks=[[float(x), float(y)] for x, y in prep.detection.landmarks],
         detection_score=prep.detection.score,
-        quality=ok.quality.to_dict(),
+        quality=ok.face.quality.to_dict(),
         contract=gallery.contract,
-        vector=ok.vector,
+        vector=ok.face.vector,
         vector_state="pending",
         source_name=prep.image.name,
         created_at=now,

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from services.context import ServiceContext
-from services.errors import NotFound
 from services.registry.galleries import get_gallery
 from services.registry.persons import get_person
 from services.storage.audit import audit
 from services.storage.face_writes import delete_faces
-from services.storage.records import Face
+from services.storage.records import AttendanceEvent, Face
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,13 +23,7 @@ class ErasureReport:
     snapshots_deleted: int
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "person_id": self.person_id,
-            "faces_deleted": self.faces_deleted,
-            "attendance_rows": self.attendance_rows,
-            "attendance_mode": self.attendance_mode,
-            "snapshots_deleted": self.snapshots_deleted,
-        }
+        return asdict(self)
 
 
 def erase_person(ctx: ServiceContext, person_id: str, actor: str = "system") -> ErasureReport:
@@ -54,22 +47,18 @@ def erase_person(ctx: ServiceContext, person_id: str, actor: str = "system") -> 
 
 def erase_face(ctx: ServiceContext, face_id: str, actor: str = "system") -> Face:
     """One face out of the gallery: its vector, record and stored files. The person stays."""
-    doc = ctx.db.faces.find_one({"_id": face_id})
-    if doc is None:
-        raise NotFound(f"face {face_id} does not exist")
-    face = Face.from_doc(doc)
+    face = Face.get(ctx.db.faces, face_id, f"face {face_id}")
     delete_faces(ctx, get_gallery(ctx, face.gallery), [face])
     audit(ctx, actor, "face.erase", face.person_id, {"face_id": face.id, "gallery": face.gallery})
     return face
 
 
 def _erase_attendance(ctx: ServiceContext, person_id: str) -> tuple[int, int]:
-    events = list(ctx.db.attendance.find({"person_id": person_id}, {"snapshot_path": 1}))
+    events = [AttendanceEvent.from_doc(d) for d in ctx.db.attendance.find({"person_id": person_id})]
     snapshots = 0
     for e in events:
-        path = e.get("snapshot_path")
-        if path and Path(path).is_file():
-            Path(path).unlink()
+        if e.snapshot_path and Path(e.snapshot_path).is_file():
+            Path(e.snapshot_path).unlink()
             snapshots += 1
     if ctx.settings.erase_attendance == "delete":
         ctx.db.attendance.delete_many({"person_id": person_id})

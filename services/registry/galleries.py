@@ -8,8 +8,8 @@ from typing import Any
 from model.pipeline import FacePipeline
 from services.context import ServiceContext
 from services.engine import verify_threshold
-from services.errors import ContractMismatch, NotFound, ServiceError
-from services.storage.records import Gallery, utcnow
+from services.errors import ContractMismatch, ServiceError
+from services.storage.records import Gallery, set_or_raise, utcnow
 from services.storage.vector_index import collection_name
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,38}[a-z0-9]$")
@@ -25,10 +25,7 @@ def check_name(name: str) -> str:
 
 
 def get_gallery(ctx: ServiceContext, name: str) -> Gallery:
-    doc = ctx.db.galleries.find_one({"_id": name})
-    if doc is None:
-        raise NotFound(f"gallery {name!r} does not exist")
-    return Gallery.from_doc(doc)
+    return Gallery.get(ctx.db.galleries, name, f"gallery {name!r}")
 
 
 def list_galleries(ctx: ServiceContext) -> list[Gallery]:
@@ -38,7 +35,7 @@ def list_galleries(ctx: ServiceContext) -> list[Gallery]:
 def default_thresholds(ctx: ServiceContext, pipeline: FacePipeline) -> tuple[float, float]:
     """(1:1, 1:N) thresholds of a new gallery: the settings when given, else the model's calibrated ones."""
     identify = ctx.settings.identify_threshold
-    spec_identify = pipeline.embedder.spec.identify_threshold
+    spec_identify = pipeline.spec.identify_threshold
     return verify_threshold(ctx.settings, pipeline), spec_identify if identify is None else identify
 
 
@@ -96,6 +93,5 @@ def set_thresholds(
         update["identify_threshold"] = float(identify)
     if calibration is not None:
         update["calibration"] = calibration
-    if ctx.db.galleries.update_one({"_id": name}, {"$set": update}).matched_count == 0:
-        raise NotFound(f"gallery {name!r} does not exist")
+    set_or_raise(ctx.db.galleries, name, update, f"gallery {name!r}")
     return get_gallery(ctx, name)

@@ -10,9 +10,9 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from services.context import ServiceContext
-from services.errors import Conflict, NotFound, ServiceError
+from services.errors import Conflict, ServiceError
 from services.storage.audit import audit
-from services.storage.records import Consent, Face, Person, utcnow
+from services.storage.records import Consent, Face, Person, set_or_raise, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,7 @@ class PersonInput:
     person_id: str | None = None  # add to this existing person (the other fields are then ignored)
 
 
-MAX_TEXT = 200  # display names and external ids (the task messages' limit too: workers.schemas.MAX_TEXT)
+MAX_TEXT = 200  # display names and external ids (the task messages' limit too, see workers.messages)
 
 
 def _clean_name(name: str) -> str:
@@ -34,10 +34,7 @@ def _clean_name(name: str) -> str:
 
 
 def get_person(ctx: ServiceContext, person_id: str) -> Person:
-    doc = ctx.db.persons.find_one({"_id": person_id})
-    if doc is None:
-        raise NotFound(f"person {person_id} does not exist")
-    return Person.from_doc(doc)
+    return Person.get(ctx.db.persons, person_id, f"person {person_id}")
 
 
 def find_by_external_id(ctx: ServiceContext, external_id: str) -> Person | None:
@@ -90,13 +87,7 @@ def create_or_get_person(ctx: ServiceContext, data: PersonInput, actor: str = "s
 
 def rename_person(ctx: ServiceContext, person_id: str, display_name: str, actor: str = "system") -> Person:
     name = _clean_name(display_name)
-    if (
-        ctx.db.persons.update_one(
-            {"_id": person_id}, {"$set": {"display_name": name, "updated_at": utcnow()}}
-        ).matched_count
-        == 0
-    ):
-        raise NotFound(f"person {person_id} does not exist")
+    set_or_raise(ctx.db.persons, person_id, {"display_name": name, "updated_at": utcnow()}, f"person {person_id}")
     audit(ctx, actor, "person.rename", person_id, {"display_name": name})
     return get_person(ctx, person_id)
 

@@ -16,6 +16,8 @@ from services.errors import ServiceError
 class InvalidThreshold(ServiceError):
     """A similarity threshold that is not a finite number from -1 to 1."""
 
+    code = "invalid_threshold"
+
 
 def checked_similarity(value: object, what: str = "threshold") -> float:
     """`value` as a cosine similarity threshold: a finite number from -1 to 1 (NaN would match nothing or
@@ -35,7 +37,7 @@ def compare(pipeline: FacePipeline, image_a: Path | bytes, image_b: Path | bytes
         "similarity": round(similarity, 6),
         "is_same": similarity >= threshold,
         "threshold": threshold,
-        "model": pipeline.embedder.spec.name,
+        "model": pipeline.spec.name,
         "contract": pipeline.contract.id,
         "quality": [round(a.quality.score, 4), round(b.quality.score, 4)],
     }

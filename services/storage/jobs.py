@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from services.context import ServiceContext
-from services.errors import NotFound
-from services.storage.records import utcnow
+from services.storage.records import find_or_raise, utcnow
+
+if TYPE_CHECKING:  # the context is built from storage: storage names it for types only
+    from services.context import ServiceContext
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 
@@ -53,10 +54,7 @@ def fail_job(ctx: ServiceContext, job_id: str, error: str) -> None:
 
 
 def get_job(ctx: ServiceContext, job_id: str) -> dict[str, Any]:
-    doc = ctx.db.jobs.find_one({"_id": job_id})
-    if doc is None:
-        raise NotFound(f"job {job_id} does not exist")
-    return dict(doc)
+    return dict(find_or_raise(ctx.db.jobs, job_id, f"job {job_id}"))
 
 
 def recent_jobs(ctx: ServiceContext, kind: str | None = None, limit: int = 20) -> list[dict[str, Any]]:

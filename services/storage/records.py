@@ -1,16 +1,31 @@
-"""The records kept in MongoDB, as typed dataclasses with their document mapping."""
+"""The records kept in MongoDB: frozen dataclasses, each written and read by one generic document mapping.
+
+`Record.to_doc` / `Record.from_doc` map every record the same way: the `KEY` field is stored as `_id`,
+datetimes as BSON dates (read back in UTC), vectors as little-endian float32 bytes, nested dataclasses as
+sub-documents, everything else as it is. Reading ignores fields a record does not declare (the `erased` mark
+of an anonymised attendance event, a reindex's `next_vector`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import types
+from collections.abc import Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from functools import cache
+from typing import Any, ClassVar, Literal, Self, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
+from pymongo.collection import Collection
 
 from model.types import FloatArray
+from services.errors import NotFound
+from services.storage.db import Doc
 
 VectorState = Literal["pending", "indexed", "deleting"]
+ReviewStatus = Literal["open", "merged", "kept_separate", "face_removed"]
+# The metadata of a field that is left out of the document while it is None (rather than stored as null).
+OMIT_NONE: Mapping[str, bool] = {"omit_none": True}
 
 
 def utcnow() -> datetime:
@@ -32,6 +47,100 @@ def vector_from_bytes(data: bytes) -> FloatArray:
     return np.frombuffer(data, dtype="<f4").copy()
 
 
+def find_or_raise(collection: Collection[Doc], key: str, what: str) -> Doc:
+    """The document whose `_id` is `key`; NotFound ("<what> does not exist") when there is none."""
+    doc = collection.find_one({"_id": key})
+    if doc is None:
+        raise NotFound(f"{what} does not exist")
+    return doc
+
+
+def set_or_raise(collection: Collection[Doc], key: str, changes: Mapping[str, Any], what: str) -> None:
+    """`$set` the `changes` on the document whose `_id` is `key` (atomically); NotFound when there is none."""
+    if collection.update_one({"_id": key}, {"$set": changes}).matched_count == 0:
+        raise NotFound(f"{what} does not exist")
+
+
+class Record:
+    """A MongoDB document as a frozen dataclass; `KEY` names the field stored as `_id`."""
+
+    __slots__ = ()
+    KEY: ClassVar[str] = "id"
+
+    def to_doc(self) -> Doc:
+        return {"_id" if name == self.KEY else name: value for name, value in _encode_fields(self).items()}
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Self:
+        result: Self = _decode_fields(cls, {**doc, cls.KEY: doc["_id"]})
+        return result
+
+    @classmethod
+    def get(cls, collection: Collection[Doc], key: str, what: str) -> Self:
+        """The record stored under `key`; NotFound ("<what> does not exist") when there is none."""
+        return cls.from_doc(find_or_raise(collection, key, what))
+
+
+def _encode_fields(obj: Any) -> Doc:
+    values = ((f, getattr(obj, f.name)) for f in fields(obj))
+    return {f.name: _encode(v) for f, v in values if not (v is None and f.metadata.get("omit_none"))}
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return vector_to_bytes(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return _encode_fields(value)
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    return value
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _decode_fields(cls: type, doc: Mapping[str, Any]) -> Any:
+    """An instance of the dataclass `cls` from its document; an absent field takes its default (or None)."""
+    hints = _hints(cls)
+    values = {}
+    for f in fields(cls):
+        if f.name in doc:
+            values[f.name] = _decode(hints[f.name], doc[f.name])
+        elif not _has_default(f):
+            values[f.name] = None if _optional(hints[f.name]) else doc[f.name]  # KeyError for a required field
+    return cls(**values)
+
+
+def _has_default(f: Field[Any]) -> bool:
+    return f.default is not MISSING or f.default_factory is not MISSING
+
+
+def _optional(hint: Any) -> bool:
+    return get_origin(hint) in (Union, types.UnionType) and type(None) in get_args(hint)
+
+
+def _decode(hint: Any, value: Any) -> Any:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):  # `X | None`
+        (inner,) = (a for a in args if a is not type(None))
+        return None if value is None else _decode(inner, value)
+    if hint is datetime:
+        return as_utc(value)
+    if origin is np.ndarray:
+        return vector_from_bytes(value)
+    if hint in (bool, int, float):
+        return hint(value)
+    if isinstance(hint, type) and is_dataclass(hint):
+        return _decode_fields(hint, value)
+    if origin is list:
+        return [_decode(args[0], v) for v in value]
+    if origin is dict:
+        return dict(value)
+    return value  # str, a Literal, Any
+
+
 @dataclass(frozen=True, slots=True)
 class Consent:
     given: bool
@@ -40,7 +149,7 @@ class Consent:
 
 
 @dataclass(frozen=True, slots=True)
-class Person:
+class Person(Record):
     id: str
     display_name: str
     external_id: str | None
@@ -49,35 +158,9 @@ class Person:
     updated_at: datetime
     status: Literal["active"] = "active"
 
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "_id": self.id,
-            "display_name": self.display_name,
-            "external_id": self.external_id,
-            "consent": None
-            if self.consent is None
-            else {"given": self.consent.given, "note": self.consent.note, "recorded_at": self.consent.recorded_at},
-            "status": self.status,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Person:
-        c = doc.get("consent")
-        consent = None if c is None else Consent(bool(c["given"]), c.get("note", ""), as_utc(c["recorded_at"]))
-        return cls(
-            id=doc["_id"],
-            display_name=doc["display_name"],
-            external_id=doc.get("external_id"),
-            consent=consent,
-            created_at=as_utc(doc["created_at"]),
-            updated_at=as_utc(doc["updated_at"]),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class Face:
+class Face(Record):
     """One enrolled face. `vector` is kept in MongoDB too: Chroma is a projection rebuilt from it."""
 
     id: str
@@ -97,51 +180,12 @@ class Face:
     updated_at: datetime
     source_name: str = ""
 
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "_id": self.id,
-            "person_id": self.person_id,
-            "gallery": self.gallery,
-            "image_sha256": self.image_sha256,
-            "image_path": self.image_path,
-            "chip_path": self.chip_path,
-            "box": self.box,
-            "landmarks": self.landmarks,
-            "detection_score": self.detection_score,
-            "quality": self.quality,
-            "contract": self.contract,
-            "vector": vector_to_bytes(self.vector),
-            "vector_state": self.vector_state,
-            "source_name": self.source_name,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Face:
-        return cls(
-            id=doc["_id"],
-            person_id=doc["person_id"],
-            gallery=doc["gallery"],
-            image_sha256=doc["image_sha256"],
-            image_path=doc["image_path"],
-            chip_path=doc["chip_path"],
-            box=list(doc["box"]),
-            landmarks=[list(p) for p in doc["landmarks"]],
-            detection_score=float(doc["detection_score"]),
-            quality=dict(doc["quality"]),
-            contract=doc["contract"],
-            vector=vector_from_bytes(doc["vector"]),
-            vector_state=doc["vector_state"],
-            source_name=doc.get("source_name", ""),
-            created_at=as_utc(doc["created_at"]),
-            updated_at=as_utc(doc["updated_at"]),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class Gallery:
+class Gallery(Record):
     """A named set of enrolled faces in one embedding contract, with its calibrated thresholds."""
+
+    KEY: ClassVar[str] = "name"
 
     name: str
     contract: str
@@ -155,33 +199,45 @@ class Gallery:
     calibration: dict[str, Any] | None = None
     reindexing_to: str | None = None
 
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "_id": self.name,
-            "contract": self.contract,
-            "model": self.model,
-            "dim": self.dim,
-            "collection": self.collection,
-            "verify_threshold": self.verify_threshold,
-            "identify_threshold": self.identify_threshold,
-            "calibration": self.calibration,
-            "reindexing_to": self.reindexing_to,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
 
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Gallery:
-        return cls(
-            name=doc["_id"],
-            contract=doc["contract"],
-            model=doc["model"],
-            dim=int(doc["dim"]),
-            collection=doc["collection"],
-            verify_threshold=float(doc["verify_threshold"]),
-            identify_threshold=float(doc["identify_threshold"]),
-            calibration=doc.get("calibration"),
-            reindexing_to=doc.get("reindexing_to"),
-            created_at=as_utc(doc["created_at"]),
-            updated_at=as_utc(doc["updated_at"]),
-        )
+@dataclass(frozen=True, slots=True)
+class AttendanceEvent(Record):
+    """A face seen by a source. An erased person's events keep no name (`person_id` None, marked `erased`)."""
+
+    id: str
+    person_id: str | None  # None: an unknown face
+    display_name: str | None
+    source: str
+    time: datetime
+    similarity: float
+    snapshot_path: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Review(Record):
+    """Two persons of a gallery whose faces match, queued for a human decision that is kept afterwards."""
+
+    id: str
+    gallery: str
+    person_ids: list[str]
+    face_ids: list[str]  # the best-matching face of each, in the order of `person_ids`
+    similarity: float
+    status: ReviewStatus
+    created_at: datetime
+    updated_at: datetime
+    decided_by: str | None = field(default=None, metadata=OMIT_NONE)
+    decided_at: datetime | None = field(default=None, metadata=OMIT_NONE)
+    details: dict[str, Any] | None = field(default=None, metadata=OMIT_NONE)
+
+
+@dataclass(frozen=True, slots=True)
+class RejectionRecord(Record):
+    """An image that bulk registration refused: a re-run skips it (keyed by its sha256) or refuses it again."""
+
+    id: str
+    gallery: str
+    external_id: str
+    image: str
+    reason: str
+    time: datetime
+    path: str | None = field(default=None, metadata=OMIT_NONE)

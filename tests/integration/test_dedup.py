@@ -94,15 +94,15 @@ def test_review_decisions_are_kept_and_respected(ctx: ServiceContext, lfw_image:
     blair_a, blair_b = add("Tony Blair", "e3", "Tony_Blair", (1, 2)), add("T. Blair", "e4", "Tony_Blair", (3, 4))
     add("Serena Williams", "e5", "Serena_Williams", (1, 2))
     assert scan_identity_candidates(ctx, "default") == 2
-    reviews = {frozenset(r["person_ids"]): r for r in open_reviews(ctx, "default")}
+    reviews = {frozenset(r.review.person_ids): r for r in open_reviews(ctx, "default")}
     assert set(reviews) == {frozenset({powell_a, powell_b}), frozenset({blair_a, blair_b})}
     powell = reviews[frozenset({powell_a, powell_b})]
-    assert sorted(powell["names"]) == ["C. Powell", "Colin Powell"]
-    decide_review(ctx, powell["_id"], "keep_separate", actor="admin")
+    assert sorted(powell.names) == ["C. Powell", "Colin Powell"]
+    decide_review(ctx, powell.review.id, "keep_separate", actor="admin")
     with pytest.raises(ServiceError, match="already decided"):
-        decide_review(ctx, powell["_id"], "merge", actor="admin")
+        decide_review(ctx, powell.review.id, "merge", actor="admin")
     blair = reviews[frozenset({blair_a, blair_b})]
-    merged = decide_review(ctx, blair["_id"], "merge", actor="admin", keep_person=blair_a)
+    merged = decide_review(ctx, blair.review.id, "merge", actor="admin", keep_person=blair_a)
     assert merged["faces_moved"] == 2
     assert ctx.db.faces.count_documents({"person_id": blair_a}) == 4
     assert ctx.db.persons.find_one({"_id": blair_b}) is None
@@ -113,6 +113,6 @@ def test_review_decisions_are_kept_and_respected(ctx: ServiceContext, lfw_image:
     # A rescan queues nothing new: the kept-separate pair stays decided, the merged pair is one person.
     assert scan_identity_candidates(ctx, "default") == 0
     assert open_reviews(ctx, "default") == []
-    assert ctx.db.dedup_reviews.find_one({"_id": powell["_id"]})["status"] == "kept_separate"
+    assert ctx.db.dedup_reviews.find_one({"_id": powell.review.id})["status"] == "kept_separate"
     # The merge decision is kept too, though the merged person (named in it) was erased.
-    assert ctx.db.dedup_reviews.find_one({"_id": blair["_id"]})["status"] == "merged"
+    assert ctx.db.dedup_reviews.find_one({"_id": blair.review.id})["status"] == "merged"

@@ -1,8 +1,8 @@
-"""The face pipeline on real LFW faces: detection, small images, no-face policy, multiple faces."""
+"""The face pipeline on real LFW faces: detection, small images, no-face policy, multiple faces, batching."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from model.detection import DetectorOptions
+from model.embedders import Embedder
 from model.errors import FaceTooSmall, InvalidImage, NoFace
 from model.image_io import load_image
 from model.pipeline import FacePipeline, PipelineOptions
+from model.types import Detection, FloatArray, ImageArray
 
 Img = Callable[[str, int], Path]
 
@@ -35,7 +37,7 @@ def test_same_person_scores_higher_than_different_people(mfn: FacePipeline, lfw_
     b = mfn.embed_primary(lfw_image("Aaron_Peirsol", 2))
     c = mfn.embed_primary(lfw_image("George_W_Bush", 1))
     assert a.vector.shape == (128,) and abs(float(np.linalg.norm(a.vector)) - 1.0) < 1e-5
-    assert float(a.vector @ b.vector) > mfn.embedder.spec.verify_threshold > float(a.vector @ c.vector)
+    assert float(a.vector @ b.vector) > mfn.spec.verify_threshold > float(a.vector @ c.vector)
 
 
 def test_bytes_and_path_inputs_give_the_same_vector(mfn: FacePipeline, lfw_image: Img) -> None:
@@ -86,10 +88,49 @@ def test_every_face_of_a_group_photo_is_embedded(mfn: FacePipeline, lfw_image: I
     assert best.detection.box[0] > 200  # the Bush face is the right-hand one
 
 
+class CountingEmbedder:
+    """The real embedder, recording how many chips each `embed` call gets."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.batches = inner, list[int]()
+        self.spec, self.contract, self.runtime, self.device = inner.spec, inner.contract, inner.runtime, inner.device
+
+    def align(self, image: ImageArray, detection: Detection) -> ImageArray:
+        return self.inner.align(image, detection)
+
+    def embed(self, chips: Sequence[ImageArray]) -> FloatArray:
+        self.batches.append(len(chips))
+        return self.inner.embed(chips)
+
+
+def counting(pipeline: FacePipeline) -> tuple[FacePipeline, CountingEmbedder]:
+    embedder = CountingEmbedder(pipeline.embedder)
+    return FacePipeline(pipeline.detector, embedder, pipeline.options), embedder
+
+
+def test_faces_of_several_images_are_embedded_in_one_call(mfn: FacePipeline, lfw_image: Img) -> None:
+    images = [load_image(lfw_image("Aaron_Peirsol", n)) for n in (1, 2, 3)]
+    pipeline, embedder = counting(mfn)
+    faces = pipeline.embed_faces((image, mfn.primary(image)) for image in images)
+    assert embedder.batches == [3]
+    for image, face in zip(images, faces, strict=True):
+        alone = mfn.embed_primary(image)
+        assert np.allclose(face.vector, alone.vector, atol=1e-5)
+        assert np.array_equal(face.chip, alone.chip) and face.quality == alone.quality
+    assert pipeline.describe() == {
+        "model": "mobilefacenet",
+        "runtime": "torch",
+        "detector": "mtcnn",
+        "contract": mfn.contract.id,
+    }
+
+
 def test_batch_embedding_keeps_failures_in_their_slots(mfn: FacePipeline, lfw_image: Img, tmp_path: Path) -> None:
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"\xff\xd8\xff not really a jpeg")
-    results = mfn.embed_primary_many([lfw_image("Aaron_Peirsol", 1), junk, lfw_image("Aaron_Peirsol", 2)])
+    pipeline, embedder = counting(mfn)
+    results = pipeline.embed_primary_many([lfw_image("Aaron_Peirsol", 1), junk, lfw_image("Aaron_Peirsol", 2)])
+    assert embedder.batches == [2]
     assert isinstance(results[1], InvalidImage)
     assert not isinstance(results[0], Exception) and not isinstance(results[2], Exception)
     assert float(results[0].vector @ results[2].vector) > 0.5  # type: ignore[union-attr]
