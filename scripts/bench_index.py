@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from services.config import Settings
 from services.storage.db import connect
-from services.storage.vector_index import HNSW, MAX_BATCH, VectorIndex, open_client
+from services.storage.vector_index import HNSW, MAX_BATCH, ChromaIndex, MemoryIndex, open_client
 
 FACES_PER_IDENTITY = 5
 N_QUERIES = 200
@@ -41,18 +41,17 @@ def face_like(n: int, dim: int, rng: np.random.Generator) -> tuple[np.ndarray, n
 
 
 def exact_top5(vectors: np.ndarray, queries: np.ndarray) -> list[set[int]]:
-    out = []
-    for q in queries:
-        sims = vectors @ q
-        out.append(set(np.argpartition(-sims, 5)[:5].tolist()))
-    return out
+    """The true 5 nearest neighbours of each query, from the exact MemoryIndex."""
+    exact = MemoryIndex()
+    exact.upsert("truth", [str(i) for i in range(len(vectors))], vectors, ["p"] * len(vectors))
+    return [{int(h.face_id) for h in hits} for hits in exact.query("truth", queries, 5)]
 
 
 def bench_chroma(n: int, dim: int, seed: int = 0) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     vectors, queries = face_like(n, dim, rng)
     with tempfile.TemporaryDirectory() as tmp:
-        index = VectorIndex(open_client(None, 0, Path(tmp)))
+        index = ChromaIndex(open_client(None, 0, Path(tmp)))
         name = "bench.collection"
         start = time.perf_counter()
         for s in tqdm(range(0, n, MAX_BATCH), desc=f"chroma add {n}", unit="batch"):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from model.pipeline import FacePipeline
 from services.config import Settings
-from services.engine import build_pipeline
 from services.storage.db import Collections, collections, connect, ensure_indexes
 from services.storage.image_store import ImageStore
 from services.storage.private_files import secure_process
-from services.storage.vector_index import VectorIndex, open_client
+from services.storage.vector_index import ChromaIndex, VectorIndex, open_client
+
+if TYPE_CHECKING:  # the model (torch) loads only where a face is embedded, never in the dashboard
+    from model.pipeline import FacePipeline
 
 
 @dataclass
@@ -25,6 +27,8 @@ class ServiceContext:
     def pipeline(self) -> FacePipeline:
         """The face pipeline, loaded on first use (the model load is the slow part)."""
         if self._pipeline is None:
+            from services.engine import build_pipeline  # torch: only for processes that embed
+
             self._pipeline = build_pipeline(self.settings)
         return self._pipeline
 
@@ -39,5 +43,5 @@ def open_context(settings: Settings, pipeline: FacePipeline | None = None) -> Se
     database = connect(settings.mongo_uri)
     ensure_indexes(database)
     client = open_client(settings.chroma_host, settings.chroma_port, settings.data_dir, settings.chroma_token)
-    index = VectorIndex(client, embedded=settings.chroma_host is None)
+    index = ChromaIndex(client, embedded=settings.chroma_host is None)
     return ServiceContext(settings, collections(database), index, ImageStore(settings.data_dir / "images"), pipeline)

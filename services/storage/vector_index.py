@@ -1,12 +1,16 @@
-"""ChromaDB: the vector projection of the faces, one cosine-HNSW collection per gallery + contract."""
+"""The vector projection of the faces: one cosine collection per gallery + contract.
+
+`VectorIndex` is what the services use; `ChromaIndex` (HNSW in ChromaDB) is the real one, `MemoryIndex` an exact
+in-memory one for the fast unit tests. tests/integration/test_vector_index_contract.py runs the same checks on both.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import chromadb
 import numpy as np
@@ -34,6 +38,32 @@ def collection_name(gallery: str, contract: str) -> str:
     """A valid Chroma name (3-512 chars of [a-zA-Z0-9._-], alphanumeric ends) for gallery + contract."""
     raw = f"{gallery}.{contract}"
     return re.sub(r"[^a-zA-Z0-9._-]", "-", raw).strip("-._")
+
+
+class VectorIndex(Protocol):
+    """Named collections of (face id, person id, vector); similarity is cosine, 1 - cosine distance.
+
+    A missing collection is an empty one. `upsert` replaces a face's vector and person; `delete` ignores unknown
+    ids; `query` returns, per query vector, at most `k` hits (fewer when the collection holds fewer), best first;
+    a vector whose dimension differs from the collection's is refused."""
+
+    def upsert(self, name: str, ids: Sequence[str], vectors: FloatArray, person_ids: Sequence[str]) -> None: ...
+
+    def delete(self, name: str, ids: Sequence[str]) -> None: ...
+
+    def query(self, name: str, vectors: FloatArray, k: int) -> list[list[Hit]]: ...
+
+    def ids(self, name: str) -> set[str]: ...
+
+    def vectors(self, name: str, ids: Sequence[str]) -> dict[str, FloatArray]:
+        """The stored vectors (as given to `upsert`) of those of `ids` the collection holds."""
+        ...
+
+    def count(self, name: str) -> int: ...
+
+    def drop(self, name: str) -> None:
+        """Remove the collection; nothing happens when it does not exist."""
+        ...
 
 
 def open_client(
@@ -64,7 +94,9 @@ def open_client(
 SYNC_ID = "__facereg_sync__"
 
 
-class VectorIndex:
+class ChromaIndex:
+    """The index in ChromaDB (HNSW, approximate): an HTTP server, or embedded on disk under the data dir."""
+
     def __init__(self, client: ClientAPI, embedded: bool = False) -> None:
         self.client = client
         self.embedded = embedded
@@ -139,3 +171,89 @@ class VectorIndex:
             self.client.delete_collection(name)
         except Exception:
             return
+
+
+@dataclass(slots=True)
+class _Collection:
+    """A MemoryIndex collection: vectors as given and their persons, and the matrix of unit rows searched."""
+
+    vectors: dict[str, FloatArray] = field(default_factory=dict)
+    persons: dict[str, str] = field(default_factory=dict)
+    dim: int | None = None  # set by the first vector, as Chroma does: kept when the collection empties
+    cache: tuple[list[str], FloatArray] | None = None
+
+    def put(self, ids: Sequence[str], vectors: FloatArray, person_ids: Sequence[str]) -> None:
+        self.check_dim(vectors)
+        for face_id, vector, person_id in zip(ids, vectors, person_ids, strict=True):
+            self.vectors[face_id] = vector.copy()
+            self.persons[face_id] = person_id
+        self.dim, self.cache = vectors.shape[1], None
+
+    def remove(self, ids: Sequence[str]) -> None:
+        for face_id in ids:
+            if self.vectors.pop(face_id, None) is not None:
+                del self.persons[face_id]
+                self.cache = None
+
+    def matrix(self) -> tuple[list[str], FloatArray]:
+        """The ids and their unit vectors as rows (rebuilt after a change)."""
+        if self.cache is None:
+            ids = list(self.vectors)
+            self.cache = (ids, _unit_rows(np.stack([self.vectors[i] for i in ids])))
+        return self.cache
+
+    def check_dim(self, vectors: FloatArray) -> None:
+        if vectors.ndim != 2 or (self.dim is not None and vectors.shape[1] != self.dim):
+            raise ValueError(f"the collection holds vectors of dimension {self.dim}, got shape {vectors.shape}")
+
+
+def _unit_rows(rows: FloatArray) -> FloatArray:
+    # As model.embedders.base.l2_normalise, not imported: importing model.embedders loads torch.
+    return (rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+class MemoryIndex:
+    """An exact cosine index in this process's memory (a matrix product per search): the unit tests' index."""
+
+    def __init__(self) -> None:
+        self._collections: dict[str, _Collection] = {}
+
+    def _collection(self, name: str) -> _Collection:
+        return self._collections.setdefault(name, _Collection())
+
+    def upsert(self, name: str, ids: Sequence[str], vectors: FloatArray, person_ids: Sequence[str]) -> None:
+        if len(ids):
+            self._collection(name).put(ids, np.asarray(vectors, dtype=np.float32), person_ids)
+
+    def delete(self, name: str, ids: Sequence[str]) -> None:
+        self._collection(name).remove(ids)
+
+    def query(self, name: str, vectors: FloatArray, k: int) -> list[list[Hit]]:
+        col = self._collection(name)
+        queries = np.asarray(vectors, dtype=np.float32)
+        if not col.vectors or len(queries) == 0:
+            return [[] for _ in range(len(queries))]
+        if k < 1:
+            raise ValueError(f"k must be at least 1, not {k}")
+        col.check_dim(queries)
+        ids, matrix = col.matrix()
+        n = min(k, len(ids))
+        out = []
+        for row in _unit_rows(queries) @ matrix.T:
+            best = np.argpartition(-row, n - 1)[:n]
+            best = best[np.argsort(-row[best], kind="stable")]
+            out.append([Hit(ids[j], col.persons[ids[j]], float(row[j])) for j in best])
+        return out
+
+    def ids(self, name: str) -> set[str]:
+        return set(self._collection(name).vectors)
+
+    def vectors(self, name: str, ids: Sequence[str]) -> dict[str, FloatArray]:
+        held = self._collection(name).vectors
+        return {i: held[i].copy() for i in ids if i in held}
+
+    def count(self, name: str) -> int:
+        return len(self._collection(name).vectors)
+
+    def drop(self, name: str) -> None:
+        self._collections.pop(name, None)

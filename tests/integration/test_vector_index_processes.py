@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from services.config import REPO_ROOT
-from services.storage.vector_index import VectorIndex, open_client
+from services.storage.vector_index import ChromaIndex, open_client
 
 NAME = "procs.test"
 # Run as a separate interpreter (not multiprocessing: its spawn re-runs whatever __main__ is).
@@ -19,9 +19,9 @@ OTHER = """
 import json, sys
 from pathlib import Path
 import numpy as np
-from services.storage.vector_index import VectorIndex, open_client
+from services.storage.vector_index import ChromaIndex, open_client
 data_dir, op, vector = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-index = VectorIndex(open_client(None, 0, Path(data_dir)), embedded=True)
+index = ChromaIndex(open_client(None, 0, Path(data_dir)), embedded=True)
 if op == "add":
     index.upsert("procs.test", ["new"], np.asarray([vector], dtype=np.float32), ["p-new"])
 else:
@@ -39,7 +39,7 @@ def test_searches_see_other_processes_adds_and_deletes(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     base = rng.normal(size=(50, 16)).astype(np.float32)
     base /= np.linalg.norm(base, axis=1, keepdims=True)
-    index = VectorIndex(open_client(None, 0, tmp_path), embedded=True)
+    index = ChromaIndex(open_client(None, 0, tmp_path), embedded=True)
     index.upsert(NAME, [str(i) for i in range(50)], base, [f"p{i}" for i in range(50)])
     query = rng.normal(size=(1, 16)).astype(np.float32)
     query /= np.linalg.norm(query)

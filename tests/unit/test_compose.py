@@ -372,7 +372,7 @@ def test_the_proxy_template_lets_only_the_token_through(tmp_path: Path) -> None:
         assert _status(url, {"Authorization": f"Bearer {token}"}) == 200
         assert _status(url, {"X-Chroma-Token": token}) == 200
         client = vector_index.open_client("127.0.0.1", proxy_port, tmp_path, token=token)
-        index = vector_index.VectorIndex(client)
+        index = vector_index.ChromaIndex(client)
         vectors = np.eye(4, 8, dtype=np.float32)
         index.upsert("proxy.check", ["a", "b", "c", "d"], vectors, ["p", "q", "r", "s"])
         assert index.query("proxy.check", vectors[:1], 1)[0][0].face_id == "a"
