@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from model.image_io import UPLOAD_SUFFIXES
 from workers.payloads import MAX_INLINE_BYTES, ImagePayload, from_bytes
 
-PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp"]
+PHOTO_TYPES = sorted(suffix.removeprefix(".") for suffix in UPLOAD_SUFFIXES)
 MAX_PHOTO_MB = MAX_INLINE_BYTES // (1024 * 1024)
 # The largest upload of all (an evaluation zip); .streamlit/config.toml sets the server's maxUploadSize to it.
 MAX_UPLOAD_MB = 1024

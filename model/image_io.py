@@ -35,6 +35,10 @@ _PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}
 # Only decoders whose memory use was measured (scripts/bench_decode.py) are used. JPEG includes MPO.
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 
+# The file names taken for images: in uploads, the formats a browser can also show; in folders, TIFF too.
+UPLOAD_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+IMAGE_SUFFIXES = UPLOAD_SUFFIXES | {".tif", ".tiff"}
+
 # EXIF Orientation -> the transposition that shows the image upright (as ImageOps.exif_transpose).
 _ORIENTATION = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,

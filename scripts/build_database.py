@@ -23,6 +23,7 @@ Exit status:
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -32,14 +33,16 @@ from typing import Any
 from model.evaluation import metrics
 from scripts.cli import EXIT_BAD_INPUT, parser, print_json, run, setup_logging
 from scripts.cli_args import COUNT, POSITIVE, bounded_int, existing_dir
+from scripts.supervisor import launcher
 from services.config import Settings, get_settings
 from services.context import ServiceContext, open_context
-from services.registry.bulk import plan_folder, select_persons, triage
+from services.registry.bulk import BulkSummary, plan_folder, select_persons, triage
 from services.registry.enrollment import EnrollOptions
 from services.registry.galleries import ensure_gallery
 from services.storage.input_paths import ROOTS_SETTING, OutsideInputRoots, printable, within
-from workers import bulk, local
-from workers.schemas import MAX_BATCH
+from workers import bulk
+from workers.client import TaskClient
+from workers.messages import MAX_BATCH
 
 EXIT_INCOMPLETE = 1
 
@@ -86,7 +89,7 @@ def input_roots(folder: Path, queue: bool, settings: Settings) -> list[Path]:
     return allowed
 
 
-def main() -> int:
+def _parser() -> argparse.ArgumentParser:
     cli = parser(__doc__)
     cli.add_argument("folder", type=existing_dir)
     cli.add_argument("--gallery", help="default: FACEREG_GALLERY")
@@ -109,7 +112,11 @@ def main() -> int:
     cli.add_argument("--strict", action="store_true", help="refuse a photo already enrolled for another person")
     cli.add_argument("--evaluate", action="store_true")
     cli.add_argument("--out", type=Path, default=Path("reports/build_database"))
-    args = cli.parse_args()
+    return cli
+
+
+def main() -> int:
+    args = _parser().parse_args()
     setup_logging()
     settings = get_settings()
     gallery = args.gallery or settings.gallery
@@ -117,19 +124,20 @@ def main() -> int:
     ctx = open_context(settings)
     options = EnrollOptions(args.multi_face, settings.enroll_min_quality, "refuse" if args.strict else "warn")
     procs = (
-        local.start_workers(settings, args.workers, settings.data_dir / "logs", name="build")
+        launcher.start_workers(settings, args.workers, settings.data_dir / "logs", name="build")
         if args.queue and args.workers
         else []
     )
+    queue = TaskClient(settings) if args.queue else None
     try:
-        if args.queue and local.wait_online(max(1, args.workers)) == 0:
+        if args.queue and launcher.wait_online(settings, max(1, args.workers)) == 0:
             hint = "start one (`celery -A workers.app worker`) or pass --workers N"
             print(f"error: no worker answers: {hint}", file=sys.stderr)
             return EXIT_BAD_INPUT
         found = plan_folder(args.folder, gallery, args.enroll_per_person)
         plans = select_persons(found, args.min_images, args.max_persons)
         planned = triage(ctx, gallery, plans, roots, options.duplicate_photos)
-        summary = bulk.register(ctx, planned.todo, gallery, options, args.chunk, args.queue, roots=roots)
+        summary = bulk.register(ctx, planned.todo, gallery, options, args.chunk, queue, roots=roots)
         summary.take(planned)
         report: dict[str, Any] = {
             "gallery": gallery,
@@ -139,12 +147,19 @@ def main() -> int:
             **counts(ctx, gallery),
         }
         if args.evaluate:
-            results = bulk.search(ctx, plans, gallery, 32, args.queue, roots=roots)
+            results = bulk.search(ctx, plans, gallery, 32, queue, roots=roots)
             report["evaluation"] = top_k(results)
     finally:
-        local.stop_workers(procs)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "report.json").write_text(json.dumps(report | summary.details(), indent=2))
+        if queue is not None:
+            queue.close()
+        launcher.stop_workers(procs)
+    return _finish(report, summary, args.out)
+
+
+def _finish(report: dict[str, Any], summary: BulkSummary, out: Path) -> int:
+    """Write OUT/report.json, print the table and the JSON line; the exit status."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report | summary.details(), indent=2))
     _print_table(report)
     print_json(
         report.get("evaluation", report)
@@ -154,7 +169,7 @@ def main() -> int:
         return 0
     print(
         f"incomplete: {len(summary.rejections)} image(s) rejected, {len(summary.rejected_before)} rejected by an "
-        f"earlier run, {len(summary.failures)} task(s) failed; listed in {printable(args.out / 'report.json')}",
+        f"earlier run, {len(summary.failures)} task(s) failed; listed in {printable(out / 'report.json')}",
         file=sys.stderr,
     )
     return EXIT_INCOMPLETE

@@ -55,7 +55,33 @@ def _open_set(args: argparse.Namespace, settings: Settings, pipeline: FacePipeli
     return report
 
 
-def main() -> int:
+def _verify(args: argparse.Namespace, settings: Settings, pipeline: FacePipeline) -> dict[str, Any]:
+    other = None
+    if args.parity_runtime:
+        spec, device, flip = pipeline.embedder.spec.name, pipeline.embedder.device, pipeline.contract.flip
+        other = create_embedder(spec, args.parity_runtime, settings.model_dir, device, flip)
+    return evaluate_verification(
+        pipeline, args.root, args.pairs, args.out, args.folds, parity_with=other, parity_n=args.parity_n
+    )
+
+
+def _identify(args: argparse.Namespace, settings: Settings, pipeline: FacePipeline) -> dict[str, Any]:
+    return evaluate_identification(pipeline, args.root, args.split, args.out)
+
+
+def _dedup(args: argparse.Namespace, settings: Settings, pipeline: FacePipeline) -> dict[str, Any]:
+    paths = [r["path"] for r in read_csv(args.split, ("path",))]
+    with tempfile.TemporaryDirectory() as work:
+        report = injected_copy_check(pipeline, args.root, paths, args.inject, Path(work), args.similarity)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+COMMANDS = {"verify": _verify, "identify": _identify, "open-set": _open_set, "dedup": _dedup}
+
+
+def _parser() -> argparse.ArgumentParser:
     cli = parser(__doc__)
     sub = cli.add_subparsers(dest="command", required=True)
     verify = sub.add_parser("verify", help="1:1 verification, k-fold accuracy, ROC")
@@ -83,7 +109,11 @@ def main() -> int:
     dedup.add_argument("--split", type=existing_file, required=True, help="CSV with a `path` column: the photos to use")
     dedup.add_argument("--inject", type=POSITIVE, default=300, help="copies to inject (resized, recompressed, flipped)")
     dedup.add_argument("--similarity", type=SIMILARITY, default=0.7)
-    args = cli.parse_args()
+    return cli
+
+
+def main() -> int:
+    args = _parser().parse_args()
     setup_logging(args.verbose)
     settings = get_settings()
     pipeline = build_pipeline(
@@ -94,29 +124,7 @@ def main() -> int:
         no_face=args.no_face,
         flip_tta=args.flip or None,
     )
-    if args.command == "verify":
-        other = None
-        if args.parity_runtime:
-            other = create_embedder(
-                pipeline.embedder.spec.name,
-                args.parity_runtime,
-                settings.model_dir,
-                pipeline.embedder.device,
-                pipeline.contract.flip,
-            )
-        report = evaluate_verification(
-            pipeline, args.root, args.pairs, args.out, args.folds, parity_with=other, parity_n=args.parity_n
-        )
-    elif args.command == "identify":
-        report = evaluate_identification(pipeline, args.root, args.split, args.out)
-    elif args.command == "dedup":
-        paths = [r["path"] for r in read_csv(args.split, ("path",))]
-        with tempfile.TemporaryDirectory() as work:
-            report = injected_copy_check(pipeline, args.root, paths, args.inject, Path(work), args.similarity)
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "report.json").write_text(json.dumps(report, indent=2))
-    else:
-        report = _open_set(args, settings, pipeline)
+    report = COMMANDS[args.command](args, settings, pipeline)
     print_json({k: v for k, v in report.items() if k not in ("failures", "top1_misses", "missed")})
     return 0
 

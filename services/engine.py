@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import os
 
-import torch
-
 from model.detection import DetectorOptions, create_detector
 from model.embedders import create_embedder, resolve_device
 from model.pipeline import FacePipeline, PipelineOptions
@@ -17,6 +15,8 @@ log = logging.getLogger(__name__)
 
 def configure_threads(settings: Settings) -> int:
     """Pin torch's thread count: two busy processes on two cores each wanting 2 threads is 10x slower."""
+    import torch  # here, not at the top: the dashboard reads settings and thresholds without loading torch
+
     threads = settings.torch_threads or min(4, os.cpu_count() or 1)
     torch.set_num_threads(threads)
     return threads
@@ -40,22 +40,20 @@ def build_pipeline(settings: Settings, **overrides: object) -> FacePipeline:
         settings.model, settings.runtime, settings.model_dir, device, settings.flip_tta, settings.batch_size
     )
     detector = create_detector(settings.detector, settings.model_dir, device)
+    pipeline = FacePipeline(detector, embedder, pipeline_options(settings))
     log.info(
-        "face pipeline: model=%s runtime=%s device=%s detector=%s contract=%s",
-        embedder.spec.name,
-        embedder.runtime,
-        embedder.device,
-        detector.name,
-        embedder.contract.id,
+        "face pipeline: model=%(model)s runtime=%(runtime)s device=%(device)s detector=%(detector)s "
+        "contract=%(contract)s",
+        {**pipeline.describe(), "device": pipeline.device},
     )
-    return FacePipeline(detector, embedder, pipeline_options(settings))
+    return pipeline
 
 
 def verify_threshold(settings: Settings, pipeline: FacePipeline) -> float:
     """The 1:1 threshold: the setting when given, else the model's calibrated default."""
     if settings.verify_threshold is not None:
         return settings.verify_threshold
-    return pipeline.embedder.spec.verify_threshold
+    return pipeline.spec.verify_threshold
 
 
 __all__ = ["build_pipeline", "configure_threads", "pipeline_options", "verify_threshold"]

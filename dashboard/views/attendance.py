@@ -17,11 +17,11 @@ from services.attendance.events import (
     daily_report,
     events,
     local_day,
-    report_csv,
     site_today,
     sources,
 )
 from services.registry.persons import search_persons
+from services.reports.attendance import report_csv
 from services.reports.exports import safe_cell
 
 SNAPSHOT_COLUMNS = 6

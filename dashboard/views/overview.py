@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard.jobs import worker_health
 from dashboard.session import context, gallery, require_user, settings
 from services.reports.exports import safe_cell
-from services.reports.overview import overview
+from services.reports.overview import Overview, overview
 
 
 def render() -> None:
@@ -15,6 +15,17 @@ def render() -> None:
     st.title("Overview")
     ctx = context()
     ov = overview(ctx)
+    counts(ov, ctx.settings.timezone)
+    left, right = st.columns(2)
+    with left:
+        queue_status()
+    with right:
+        model_status(ov)
+    galleries(ov)
+    recent_activity(ov)
+
+
+def counts(ov: Overview, timezone: str) -> None:
     cols = st.columns(5)
     cols[0].metric("Persons", ov.persons)
     cols[1].metric("Faces", ov.faces)
@@ -22,33 +33,38 @@ def render() -> None:
     cols[3].metric(
         "Attendance events today",
         ov.events_today,
-        help=f"{ov.unknown_today} of them unknown faces. Today: the day in {ctx.settings.timezone}.",
+        help=f"{ov.unknown_today} of them unknown faces. Today: the day in {timezone}.",
     )
     cols[4].metric("Duplicate pairs to review", ov.open_reviews)
 
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Queue and workers")
-        health = worker_health()
-        if health["error"]:
-            st.error(f"The task queue does not answer: {health['error']}")
-        elif not health["workers"]:
-            st.warning("No worker is online: enrollment, search and evaluation wait until one starts.")
-        else:
-            busy = sum(health["workers"].values())
-            st.success(f"{len(health['workers'])} worker(s) online, {busy} busy")
-        if health["queues"]:
-            st.caption("Tasks waiting: " + ", ".join(f"{q} {n}" for q, n in health["queues"].items()))
-    with right:
-        st.subheader("Model")
-        s = settings()
-        current = next((g for g in ov.galleries if g.name == gallery()), None)
-        st.markdown(f"Configured: **{s.model}** (runtime {s.runtime}, detector {s.detector}, device {s.device})")
-        if current is None:
-            st.caption(f"Gallery **{gallery()}** is empty; the first enrollment creates it with the workers' model.")
-        else:
-            st.markdown(f"Gallery **{current.name}**: model **{current.model}**, contract `{current.contract}`")
 
+def queue_status() -> None:
+    st.subheader("Queue and workers")
+    health = worker_health()
+    if health["error"]:
+        st.error(f"The task queue does not answer: {health['error']}")
+    elif not health["workers"]:
+        st.warning("No worker is online: enrollment, search and evaluation wait until one starts.")
+    else:
+        busy = sum(health["workers"].values())
+        st.success(f"{len(health['workers'])} worker(s) online, {busy} busy")
+    if health["queues"]:
+        st.caption("Tasks waiting: " + ", ".join(f"{q} {n}" for q, n in health["queues"].items()))
+
+
+def model_status(ov: Overview) -> None:
+    """The configured model, and the model of the gallery in use (which the workers must match)."""
+    st.subheader("Model")
+    s = settings()
+    current = next((g for g in ov.galleries if g.name == gallery()), None)
+    st.markdown(f"Configured: **{s.model}** (runtime {s.runtime}, detector {s.detector}, device {s.device})")
+    if current is None:
+        st.caption(f"Gallery **{gallery()}** is empty; the first enrollment creates it with the workers' model.")
+    else:
+        st.markdown(f"Gallery **{current.name}**: model **{current.model}**, contract `{current.contract}`")
+
+
+def galleries(ov: Overview) -> None:
     st.subheader("Galleries")
     if ov.galleries:
         st.dataframe(
@@ -75,6 +91,8 @@ def render() -> None:
     else:
         st.info("No gallery yet. Enroll someone on the Enroll page, or run `scripts/build_database.py` on a folder.")
 
+
+def recent_activity(ov: Overview) -> None:
     st.subheader("Recent activity")
     if ov.recent:
         st.dataframe(

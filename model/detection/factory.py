@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from model.detection.base import Detector
-from model.detection.mtcnn import MTCNNDetector
 from model.detection.yunet import YuNetDetector
 from model.errors import ModelUnavailable
 from model.weights import find_weights
@@ -15,6 +14,8 @@ YUNET_FILE = "yunet_n_dynamic.onnx"
 
 
 def _mtcnn(model_dirs: Sequence[Path], device: str) -> Detector:
+    from model.detection.mtcnn import MTCNNDetector  # torch: loaded by the processes that detect, only
+
     return MTCNNDetector(device=device)
 
 

@@ -5,12 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
 from model.embedders.base import Embedder
-from model.embedders.dlib_embedder import DlibEmbedder
-from model.embedders.onnx_embedder import OnnxEmbedder
-from model.embedders.torch_embedder import TorchEmbedder
 from model.errors import ModelUnavailable
 from model.weights import verify_sha256
 from model.zoo import contract_for, get_spec, locate_extra, locate_weights, pick_auto, resolve_runtime
@@ -18,6 +13,8 @@ from model.zoo import contract_for, get_spec, locate_extra, locate_weights, pick
 
 def resolve_device(device: str) -> str:
     """`auto` -> cuda when a GPU is visible, else cpu; `cuda` without a GPU is an error."""
+    import torch  # the runtimes load with the first model, not with the package
+
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -44,7 +41,15 @@ def create_embedder(
     contract = contract_for(spec, weights, flip)
     dev = resolve_device(device)
     if runtime == "torch":
+        from model.embedders.torch_embedder import TorchEmbedder  # each runtime loads with its first model
+
         return TorchEmbedder(spec, contract, weights, dev, batch_size)
     if runtime == "onnx":
+        import torch
+
+        from model.embedders.onnx_embedder import OnnxEmbedder
+
         return OnnxEmbedder(spec, contract, weights, dev, batch_size, threads=torch.get_num_threads())
+    from model.embedders.dlib_embedder import DlibEmbedder
+
     return DlibEmbedder(spec, contract, weights, locate_extra(spec, "shape_predictor", model_dirs), batch_size)

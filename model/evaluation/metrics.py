@@ -20,6 +20,8 @@ Scores = npt.NDArray[np.float64]
 class MetricError(FaceregError, ValueError):
     """A metric asked of data that cannot support it."""
 
+    code = "invalid_metric_input"
+
 
 def _check(scores: npt.ArrayLike, labels: npt.ArrayLike) -> tuple[Scores, npt.NDArray[np.bool_]]:
     s = np.asarray(scores, dtype=np.float64).ravel()

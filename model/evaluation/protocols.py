@@ -28,6 +28,8 @@ CHUNK = 64
 class DatasetError(FaceregError):
     """A pairs or split file that cannot be used as given."""
 
+    code = "invalid_dataset"
+
 
 @dataclass(slots=True)
 class EmbeddedImages:
@@ -103,15 +105,7 @@ def evaluate_verification(
     parity_n: int = 100,
 ) -> dict[str, Any]:
     """LFW-style verification report. A pair with a failed image counts as a wrong answer."""
-    rows = read_csv(pairs_csv, ("path_a", "path_b", "same"))
-    fold_ids = _fold_ids(rows)
-    if folds is not None:
-        # A quick run: only the pairs of the first K folds, cross-validated among themselves.
-        if folds < 2:
-            raise DatasetError("--folds needs at least 2 (each fold's threshold comes from the others)")
-        wanted = set(sorted(set(fold_ids))[:folds])
-        rows = [r for r, f in zip(rows, fold_ids, strict=True) if f in wanted]
-        fold_ids = [f for f in fold_ids if f in wanted]
+    rows, fold_ids = _select_folds(read_csv(pairs_csv, ("path_a", "path_b", "same")), folds)
     started = time.perf_counter()
     emb = embed_paths(
         pipeline,
@@ -120,32 +114,16 @@ def evaluate_verification(
         "verify",
         keep_chips=parity_n if parity_with else 0,
     )
-    ok = np.array([r["path_a"] in emb.vectors and r["path_b"] in emb.vectors for r in rows])
-    labels = np.array([_truthy(r["same"]) for r in rows])
-    scores = np.array(
-        [
-            float(emb.vectors[r["path_a"]] @ emb.vectors[r["path_b"]]) if good else np.nan
-            for r, good in zip(rows, ok, strict=True)
-        ]
-    )
+    scores, labels, ok = _pair_scores(rows, emb)
     report: dict[str, Any] = {
-        "model": pipeline.embedder.spec.name,
-        "runtime": pipeline.embedder.runtime,
-        "detector": pipeline.detector.name,
-        "contract": pipeline.contract.id,
+        **pipeline.describe(),
         "n_pairs": len(rows),
         "n_failed": int((~ok).sum()),
         "n_images": len(emb.vectors) + len(emb.failures),
         "n_fallback_images": emb.fallbacks,
+        **_fold_report(scores, labels, np.asarray(fold_ids), ok),
+        **_curve_report(scores[ok], labels[ok], fars),
     }
-    report.update(_fold_report(scores, labels, np.asarray(fold_ids), ok))
-    s, y = scores[ok], labels[ok]
-    roc = metrics.roc_curve(s, y)
-    eer, eer_thr = metrics.equal_error_rate(s, y)
-    report["roc_auc"] = metrics.roc_auc(s, y)
-    report["eer"] = eer
-    report["eer_threshold"] = eer_thr
-    report["tar_at_far"] = _tar_at_fars(s, y, fars)
     if parity_with is not None and emb.chips:
         keys = list(emb.chips)
         report["runtime_parity"] = runtime_parity(
@@ -154,9 +132,47 @@ def evaluate_verification(
     report["failures"] = dict(list(emb.failures.items())[:50])
     report["seconds"] = round(time.perf_counter() - started, 1)
     out_dir.mkdir(parents=True, exist_ok=True)
+    roc = metrics.roc_curve(scores[ok], labels[ok])
     plot_roc(roc, out_dir / "roc.png", f"{report['model']} on {pairs_csv.name}", report["roc_auc"])
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def _select_folds(rows: list[dict[str, str]], folds: int | None) -> tuple[list[dict[str, str]], list[int]]:
+    """The pairs with their fold ids; with `folds`, only the pairs of the first K folds (a quick run,
+    cross-validated among themselves)."""
+    fold_ids = _fold_ids(rows)
+    if folds is None:
+        return rows, fold_ids
+    if folds < 2:
+        raise DatasetError("--folds needs at least 2 (each fold's threshold comes from the others)")
+    wanted = set(sorted(set(fold_ids))[:folds])
+    kept = [(r, f) for r, f in zip(rows, fold_ids, strict=True) if f in wanted]
+    return [r for r, _ in kept], [f for _, f in kept]
+
+
+def _pair_scores(rows: list[dict[str, str]], emb: EmbeddedImages) -> tuple[FloatArray, np.ndarray, np.ndarray]:
+    """Each pair's cosine (NaN where an image failed), its same/different label, and whether both embedded."""
+    ok = np.array([r["path_a"] in emb.vectors and r["path_b"] in emb.vectors for r in rows])
+    labels = np.array([_truthy(r["same"]) for r in rows])
+    scores = np.array(
+        [
+            float(emb.vectors[r["path_a"]] @ emb.vectors[r["path_b"]]) if good else np.nan
+            for r, good in zip(rows, ok, strict=True)
+        ]
+    )
+    return scores, labels, ok
+
+
+def _curve_report(scores: FloatArray, labels: np.ndarray, fars: Sequence[float]) -> dict[str, Any]:
+    """The threshold-free figures of the pairs that embedded: ROC AUC, EER and TAR at each FAR."""
+    eer, eer_thr = metrics.equal_error_rate(scores, labels)
+    return {
+        "roc_auc": metrics.roc_auc(scores, labels),
+        "eer": eer,
+        "eer_threshold": eer_thr,
+        "tar_at_far": _tar_at_fars(scores, labels, fars),
+    }
 
 
 def _fold_ids(rows: list[dict[str, str]]) -> list[int]:
@@ -228,10 +244,7 @@ def evaluate_identification(
         if rk[0] != r["identity"]
     ]
     report: dict[str, Any] = {
-        "model": pipeline.embedder.spec.name,
-        "runtime": pipeline.embedder.runtime,
-        "detector": pipeline.detector.name,
-        "contract": pipeline.contract.id,
+        **pipeline.describe(),
         **{f"top{k}": v for k, v in topk.items()},
         "n_probes": len(probes),
         "n_identities": len({r["identity"] for r in enroll}),

@@ -1,6 +1,6 @@
 """Gallery evaluation through the real services: enroll the split's enroll images, search its probes.
 
-Unlike `evaluation.evaluate_identification` (pure pipeline + numpy), this goes through MongoDB,
+Unlike `model.evaluation.protocols.evaluate_identification` (pure pipeline + numpy), this goes through MongoDB,
 ChromaDB and the enrollment rules, so it measures what the deployed system will do.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from services.registry.persons import PersonInput
 from services.search.identification import search_vectors
 from services.storage.input_paths import printable, read_input
 from services.storage.jobs import create_job, finish_job, set_progress
+from services.storage.records import Gallery
 
 CHUNK = 64
 CHUNK_BYTES = 128 * 1024**2  # the encoded probes held at once
@@ -37,6 +38,9 @@ class SplitRow:
     path: str
     identity: str
     role: str  # enroll | probe | unknown
+
+
+Searched = list[tuple[SplitRow, list[str], list[float]]]  # probe, ranked identities, their similarities
 
 
 def rows_from_csv(dicts: Sequence[dict[str, str]]) -> list[SplitRow]:
@@ -122,12 +126,12 @@ def search_probes(
     top_k: int = 5,
     progress: Progress | None = None,
     roots: Sequence[Path] | None = None,
-) -> tuple[list[tuple[SplitRow, list[str], list[float]]], dict[str, str]]:
+) -> tuple[Searched, dict[str, str]]:
     """(probe, ranked external ids, their similarities) for each probe that produced a face; and failures
     (a probe that cannot be read under the input roots is one)."""
     roots = input_roots(ctx) if roots is None else roots
     g = ensure_gallery(ctx, gallery)
-    out: list[tuple[SplitRow, list[str], list[float]]] = []
+    out: Searched = []
     failures: dict[str, str] = {}
     names = {d["_id"]: d["external_id"] for d in ctx.db.persons.find({"external_id": {"$regex": f"^{gallery}/"}})}
     done = 0
@@ -150,6 +154,27 @@ def search_probes(
     return out, failures
 
 
+@dataclass(frozen=True, slots=True)
+class ProbeTop1:
+    """A known probe's first answer: `predicted` None and `similarity` -1 when the search found no one."""
+
+    probe: str
+    expected: str
+    predicted: str | None
+    similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class GalleryEvaluation:
+    """`report`: the public figures (a job's result, the `evaluate` task's result; described field by field by
+    workers.messages.EvaluationReport). The open-set scores, for calibration by services.evaluation.open_set:
+    each unknown probe's best similarity (-1: no one found) and each known probe's first answer."""
+
+    report: dict[str, Any]
+    unknown_best: list[float]
+    known_top1: list[ProbeTop1]
+
+
 def evaluate_gallery(
     ctx: ServiceContext,
     root: Path,
@@ -159,83 +184,83 @@ def evaluate_gallery(
     job_id: str | None = None,
     actor: str = "system",
     roots: Sequence[Path] | None = None,
-) -> dict[str, Any]:
-    """Top-K (closed set) and open-set figures at the gallery's threshold; stored as a job result.
+) -> GalleryEvaluation:
+    """Top-K (closed set) and open-set figures at the gallery's threshold, run as a job: enroll the split's
+    enroll rows, search its probes, score them; the job's result is the public report.
 
     Images are read only under `roots` (default: `input_roots`); one that is refused counts as a failure."""
     roots = input_roots(ctx) if roots is None else roots
-    jid = create_job(
-        ctx, "gallery_evaluation", {"root": printable(root), "gallery": gallery, "rows": len(rows)}, actor, job_id
-    )
+    params = {"root": printable(root), "gallery": gallery, "rows": len(rows)}
+    jid = create_job(ctx, "gallery_evaluation", params, actor, job_id)
     enrolled = enroll_split(ctx, root, rows, gallery, lambda d, t: set_progress(ctx, jid, d, t * 2), roots)
-    g = ensure_gallery(ctx, gallery)
     probes = [r for r in rows if r.role in ("probe", "unknown")]
     searched, failures = search_probes(
         ctx, root, probes, gallery, max(ks), lambda d, t: set_progress(ctx, jid, t + d, t * 2), roots
     )
+    evaluation = score_probes(ensure_gallery(ctx, gallery), rows, searched, failures, ks)
+    report = {**evaluation.report, "enrollment": enrolled}
+    finish_job(ctx, jid, report)
+    return replace(evaluation, report={**report, "job_id": jid})
+
+
+def score_probes(
+    gallery: Gallery, rows: Sequence[SplitRow], searched: Searched, failures: dict[str, str], ks: Sequence[int]
+) -> GalleryEvaluation:
+    """The figures of a searched split: Top-K over every known probe (a failed one is a miss), open-set
+    rank-1 and FPIR at the gallery's 1:N threshold, the misses with example faces, the mate scores."""
     known = [(r, ids, sims) for r, ids, sims in searched if r.role == "probe"]
-    unknown = [(r, ids, sims) for r, ids, sims in searched if r.role == "unknown"]
-    n_known = sum(r.role == "probe" for r in probes)
-    # Failed probes count as misses: rank them as nothing.
-    ranked = [ids for _, ids, _ in known] + [[] for _ in range(n_known - len(known))]
-    truth = [r.identity for r, _, _ in known] + [r.identity for r in probes if r.role == "probe" and r.path in failures]
-    topk = metrics.top_k_accuracy(ranked, truth, ks) if truth else {k: 0.0 for k in ks}
-    thr = g.identify_threshold
-    known_top1 = [
-        {
-            "probe": printable(r.path),
-            "expected": r.identity,
-            "predicted": ids[0] if ids else None,
-            "similarity": sims[0] if sims else -1.0,
-        }
+    unknown_best = [sims[0] if sims else -1.0 for r, _, sims in searched if r.role == "unknown"]
+    top1 = [
+        ProbeTop1(printable(r.path), r.identity, ids[0] if ids else None, sims[0] if sims else -1.0)
         for r, ids, sims in known
     ]
-    result: dict[str, Any] = {
-        "gallery": gallery,
-        "contract": g.contract,
-        **{f"top{k}": v for k, v in topk.items()},
+    n_known = sum(r.role == "probe" for r in rows)
+    misses = [_miss(t) for t in top1 if t.predicted != t.expected][:200]
+    thr = gallery.identify_threshold
+    report: dict[str, Any] = {
+        "gallery": gallery.name,
+        "contract": gallery.contract,
+        **{f"top{k}": v for k, v in _top_k(rows, known, failures, ks).items()},
         "n_probes": n_known,
         "n_identities": len({r.identity for r in rows if r.role == "enroll"}),
-        "enrollment": enrolled,
         "n_failed": len(failures),
         "identify_threshold": thr,
-        "open_set_rank1": rank1_at(known_top1, n_known, thr),
-        "failures": [
-            {
-                "probe": printable(r.path),
-                "expected": r.identity,
-                "predicted": ids[0] if ids else None,
-                "similarity": round(sims[0], 4) if sims else None,
-            }
-            for r, ids, sims in known
-            if not ids or ids[0] != r.identity
-        ][:200],
+        "open_set_rank1": rank1_at(top1, n_known, thr),
+        "failures": misses,
         "scores": mate_scores(known),
-        "unknown_best": [s[0] if s else -1.0 for _, _, s in unknown],
-        "known_top1": known_top1,
+        "examples": _examples(rows, {m[k] for m in misses for k in ("expected", "predicted")}),
     }
-    result["examples"] = _examples(rows, {f[k] for f in result["failures"] for k in ("expected", "predicted")})
-    if unknown:
-        result["n_unknown"] = len(unknown)
-        result["open_set_fpir"] = metrics.false_accept_rate(result["unknown_best"], thr)
-    finish_job(ctx, jid, {k: v for k, v in result.items() if k not in ("unknown_best", "known_top1")})
-    result["job_id"] = jid
-    return result
+    if unknown_best:
+        report |= {"n_unknown": len(unknown_best), "open_set_fpir": metrics.false_accept_rate(unknown_best, thr)}
+    return GalleryEvaluation(report, unknown_best, top1)
 
 
-def rank1_at(known_top1: Sequence[dict[str, Any]], n_probes: int, threshold: float) -> float:
+def _top_k(rows: Sequence[SplitRow], known: Searched, failures: dict[str, str], ks: Sequence[int]) -> dict[int, float]:
+    """Top-K accuracy of the known probes; a probe that failed (unreadable, no face) is ranked as nothing."""
+    failed = [r.identity for r in rows if r.role == "probe" and r.path in failures]
+    ranked = [ids for _, ids, _ in known] + [[] for _ in failed]
+    truth = [r.identity for r, _, _ in known] + failed
+    return metrics.top_k_accuracy(ranked, truth, ks) if truth else {k: 0.0 for k in ks}
+
+
+def _miss(t: ProbeTop1) -> dict[str, Any]:
+    similarity = round(t.similarity, 4) if t.predicted is not None else None
+    return {"probe": t.probe, "expected": t.expected, "predicted": t.predicted, "similarity": similarity}
+
+
+def rank1_at(known_top1: Sequence[ProbeTop1], n_probes: int, threshold: float) -> float:
     """Open-set rank-1: probes whose Top-1 is their own person at or above the threshold, over all
     probes (failed probes count as misses)."""
     rate = metrics.detection_identification_rate(
-        [k["predicted"] or "" for k in known_top1],
-        [k["similarity"] for k in known_top1],
-        [k["expected"] for k in known_top1],
+        [t.predicted or "" for t in known_top1],
+        [t.similarity for t in known_top1],
+        [t.expected for t in known_top1],
         threshold,
     )
     return rate * len(known_top1) / max(n_probes, 1)
 
 
-def mate_scores(known: Sequence[tuple[SplitRow, list[str], list[float]]]) -> dict[str, list[float]]:
+def mate_scores(known: Searched) -> dict[str, list[float]]:
     """Per probe, the similarity of its own identity ("genuine") and of the best other identity ("impostor").
     The impostor scores are what a stranger scores against this gallery, so they calibrate the 1:N
     threshold and, with the genuine ones, draw the ROC. A probe whose own identity is not in its Top-K

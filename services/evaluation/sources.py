@@ -10,8 +10,8 @@ from typing import Any
 
 from model.errors import InvalidImage
 from model.evaluation.protocols import DatasetError, parse_csv
+from model.image_io import IMAGE_SUFFIXES
 from services.context import ServiceContext
-from services.dedup.duplicates import IMAGE_SUFFIXES
 from services.evaluation.gallery import SplitRow, input_roots, rows_from_csv
 from services.registry.bulk import plan_folder, select_persons
 from services.registry.galleries import get_gallery

@@ -1,1 +1,1 @@
-"""Reports: the dashboard's overview figures and spreadsheet-safe exports."""
+"""Reports: the dashboard's overview figures, the attendance report as CSV, spreadsheet-safe exports."""

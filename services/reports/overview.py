@@ -7,9 +7,9 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from services.attendance.events import day_range, site_today, site_tz
-from services.storage.audit import audit_trail
 from services.context import ServiceContext
 from services.registry.galleries import list_galleries
+from services.storage.audit import audit_trail
 
 
 @dataclass(frozen=True, slots=True)

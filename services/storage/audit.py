@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo.collection import Collection
 
-from services.context import ServiceContext
 from services.storage.records import utcnow
+
+if TYPE_CHECKING:  # the context is built from storage: storage names it for types only
+    from services.context import ServiceContext
 
 
 def audit(ctx: ServiceContext, actor: str, action: str, subject: str, details: dict[str, Any] | None = None) -> None:

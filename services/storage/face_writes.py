@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from services.context import ServiceContext
 from services.storage.faults import crash_point
 from services.storage.records import Face, Gallery, utcnow
+
+if TYPE_CHECKING:  # the context is built from storage: storage names it for types only
+    from services.context import ServiceContext
 
 
 def face_id(gallery: str, person_id: str, image_sha256: str) -> str:

@@ -17,9 +17,13 @@ PROC_FD = Path("/proc/self/fd")
 class InputRefused(FaceregError):
     """A path that may not be read: outside the allowed input roots, or not a regular file."""
 
+    code = "input_refused"
+
 
 class OutsideInputRoots(InputRefused):
     """The path (after resolving symlinks) lies outside every allowed input root."""
+
+    code = "outside_input_roots"
 
 
 def printable(name: str | bytes | os.PathLike[str]) -> str:

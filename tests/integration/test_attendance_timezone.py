@@ -13,18 +13,17 @@ import pytest
 from pydantic import ValidationError
 
 from services.attendance.events import (
-    REPORT_COLUMNS,
     daily_report,
     day_range,
     events,
     local_day,
     record_event,
-    report_csv,
     site_today,
 )
 from services.config import Settings
 from services.context import ServiceContext, open_context
 from services.registry.persons import PersonInput, create_or_get_person
+from services.reports.attendance import REPORT_COLUMNS, report_csv
 from services.reports.exports import FORMULA_STARTS
 from services.reports.overview import overview
 from tests.integration.conftest import isolated_settings

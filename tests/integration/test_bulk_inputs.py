@@ -22,7 +22,8 @@ from services.config import Settings
 from services.context import ServiceContext, open_context
 from services.storage.faults import CRASH_EXIT_CODE
 from tests.integration.conftest import isolated_settings, run_python, running_workers
-from workers import client, payloads
+from workers import payloads
+from workers.client import TaskClient
 
 Img = Callable[[str, int], Path]
 ODD_FILE = os.fsdecode(b"bad\xff.jpg")  # not UTF-8: a valid photo of Colin Powell under that name
@@ -47,6 +48,12 @@ def ctx(bulk_settings: Settings, mfn: FacePipeline) -> ServiceContext:
 def worker(bulk_settings: Settings) -> Iterator[None]:
     with running_workers(bulk_settings, 1, "bulk-inputs"):
         yield
+
+
+@pytest.fixture(scope="module")
+def queue(bulk_settings: Settings) -> Iterator[TaskClient]:
+    with TaskClient(bulk_settings) as tasks:
+        yield tasks
 
 
 def jpeg(image: np.ndarray) -> bytes:
@@ -147,29 +154,31 @@ def test_through_a_worker_with_strict_a_photo_of_another_person_is_refused(
     assert assert_stored_consistently(ctx, "que") == {"Colin Powell": 3, "Jos\\xe9": 2}
 
 
-def enroll_task(person: dict[str, str], images: list[payloads.ImagePayload], **options: object) -> dict[str, Any]:
+def enroll_task(
+    queue: TaskClient, person: dict[str, str], images: list[payloads.ImagePayload], **options: object
+) -> dict[str, Any]:
     opts = {"multi_face": "largest", "min_quality": 0.25, **options} if options else None
-    tid = client.submit("enroll", person, images, "tasks", opts)
-    res = client.wait([tid], timeout=120)[tid]
+    tid = queue.submit("enroll", person, images, "tasks", opts)
+    res = queue.wait([tid], timeout=120)[tid]
     assert res.state == "SUCCESS", res.error
     result: dict[str, Any] = res.result
     return result
 
 
 def test_the_enroll_task_creates_no_person_for_refused_input_and_reports_a_photo_of_another(
-    worker: None, ctx: ServiceContext, lfw_image: Img, tmp_path: Path
+    worker: None, queue: TaskClient, ctx: ServiceContext, lfw_image: Img, tmp_path: Path
 ) -> None:
     unreadable = [payloads.from_path(tmp_path / "missing.jpg"), payloads.from_bytes(b"not an image", "junk.jpg")]
-    nobody = enroll_task({"display_name": "Nobody Here", "external_id": "nobody"}, unreadable)
+    nobody = enroll_task(queue, {"display_name": "Nobody Here", "external_id": "nobody"}, unreadable)
     assert nobody["person_id"] is None and nobody["rejected"] == 2 and not nobody["person_created"]
     assert ctx.db.persons.count_documents({"external_id": "nobody"}) == 0
 
     photo = [payloads.from_path(lfw_image("Colin_Powell", 1))]
-    assert enroll_task({"display_name": "Colin Powell", "external_id": "cp"}, photo)["enrolled"] == 1
-    refused = enroll_task({"display_name": "Copy Cat", "external_id": "cc"}, photo, duplicate_photos="refuse")
+    assert enroll_task(queue, {"display_name": "Colin Powell", "external_id": "cp"}, photo)["enrolled"] == 1
+    refused = enroll_task(queue, {"display_name": "Copy Cat", "external_id": "cc"}, photo, duplicate_photos="refuse")
     assert refused["images"][0]["reason"] == "DuplicatePhoto: already enrolled for Colin Powell"
     assert refused["person_id"] is None and ctx.db.persons.count_documents({"external_id": "cc"}) == 0
-    warned = enroll_task({"display_name": "Copy Cat", "external_id": "cc"}, photo)
+    warned = enroll_task(queue, {"display_name": "Copy Cat", "external_id": "cc"}, photo)
     assert (
         warned["enrolled"] == 1
         and "the same photo is already enrolled for Colin Powell" in warned["images"][0]["warnings"]

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.auth import User, set_user
 from model.pipeline import FacePipeline
+from scripts.supervisor import launcher
 from services.attendance.events import record_event
 from services.config import Settings
 from services.context import ServiceContext, open_context
@@ -22,7 +23,6 @@ from services.registry.galleries import ensure_gallery, get_gallery
 from services.registry.persons import PersonInput
 from tests.integration.apptest import dashboard_environ, start, texts
 from tests.integration.conftest import isolated_settings
-from workers import client, local
 
 VIEWER_PASSWORD = "victor-password-1"
 ADMIN, VIEWER = User("alice", "admin"), User("victor", "viewer")
@@ -42,7 +42,7 @@ Img = Callable[[str, int], Path]
 
 @pytest.fixture(scope="module")
 def dash(infra: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """The dashboard's settings in the environment, this process's Celery client on them, one worker."""
+    """The dashboard's settings in the environment (its task client is built from them), one worker."""
     redis_db3 = infra.redis_url.rsplit("/", 1)[0] + "/3"  # a queue of its own: no task of another module
     settings = isolated_settings(
         infra, tmp_path_factory.mktemp("dash"), model="mobilefacenet", redis_url=redis_db3, timezone="Asia/Kolkata"
@@ -51,13 +51,12 @@ def dash(infra: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     set_user(users, ADMIN.name, "admin", PASSWORD)
     set_user(users, VIEWER.name, "viewer", VIEWER_PASSWORD)
     with dashboard_environ(settings, users):
-        client.use_broker(settings.redis_url)
-        procs = local.start_workers(settings, 1, settings.data_dir / "logs", name="dash")
+        procs = launcher.start_workers(settings, 1, settings.data_dir / "logs", name="dash")
         try:
-            assert local.wait_online(1, timeout=180) == 1, "the worker did not come online"
+            assert launcher.wait_online(settings, 1, timeout=180) == 1, "the worker did not come online"
             yield settings
         finally:
-            local.stop_workers(procs)
+            launcher.stop_workers(procs)
 
 
 @pytest.fixture(scope="module")

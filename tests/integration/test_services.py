@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from model.image_io import load_image
-from services.attendance.events import daily_report, events, record_event, report_csv
+from services.attendance.events import daily_report, events, record_event
 from services.config import Settings
 from services.context import ServiceContext
 from services.engine import build_pipeline
@@ -22,6 +22,7 @@ from services.registry.enrollment import EnrollOptions, ImageInput, enroll
 from services.registry.erasure import erase_person
 from services.registry.galleries import get_gallery
 from services.registry.persons import PersonInput, search_persons
+from services.reports.attendance import report_csv
 from services.search.identification import identify_image
 
 Img = Callable[[str, int], Path]
@@ -219,12 +220,12 @@ def test_gallery_evaluation_runs_as_a_stored_job_and_is_repeatable(ctx: ServiceC
     rows = rows_from_csv(read_csv(lfw / "gallery_split.csv", ("path", "identity", "role")))
     people = sorted({r.identity for r in rows})[::40]  # 11 of the 423 people
     subset = [r for r in rows if r.identity in people]
-    first = evaluate_gallery(ctx, lfw, subset, "eval-small")
+    first = evaluate_gallery(ctx, lfw, subset, "eval-small").report
     job = get_job(ctx, first["job_id"])
     assert job["state"] == "done" and job["result"]["top1"] == first["top1"]
     assert first["n_identities"] == len(people) and first["top1"] >= 0.9
     assert first["top1"] <= first["top3"] <= first["top5"]
-    again = evaluate_gallery(ctx, lfw, subset, "eval-small")
+    again = evaluate_gallery(ctx, lfw, subset, "eval-small").report
     assert (
         again["enrollment"]["enrolled"] == 0
         and again["enrollment"]["already_enrolled"] == first["enrollment"]["enrolled"]
