@@ -131,7 +131,7 @@ def main() -> int:
     queue = TaskClient(settings) if args.queue else None
     try:
         if args.queue and launcher.wait_online(settings, max(1, args.workers)) == 0:
-            hint = "start one (`celery -A workers.app worker`) or pass --workers N"
+            hint = "start one (`celery -A workers.worker worker`) or pass --workers N"
             print(f"error: no worker answers: {hint}", file=sys.stderr)
             return EXIT_BAD_INPUT
         found = plan_folder(args.folder, gallery, args.enroll_per_person)

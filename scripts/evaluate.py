@@ -58,8 +58,9 @@ def _open_set(args: argparse.Namespace, settings: Settings, pipeline: FacePipeli
 def _verify(args: argparse.Namespace, settings: Settings, pipeline: FacePipeline) -> dict[str, Any]:
     other = None
     if args.parity_runtime:
-        spec, device, flip = pipeline.embedder.spec.name, pipeline.embedder.device, pipeline.contract.flip
-        other = create_embedder(spec, args.parity_runtime, settings.model_dir, device, flip)
+        other = create_embedder(
+            pipeline.spec.name, args.parity_runtime, settings.model_dir, pipeline.device, pipeline.contract.flip
+        )
     return evaluate_verification(
         pipeline, args.root, args.pairs, args.out, args.folds, parity_with=other, parity_n=args.parity_n
     )

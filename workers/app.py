@@ -1,10 +1,9 @@
-"""The Celery app: Redis broker and result backend, JSON only, late acks, short redelivery.
+"""The Celery app factory: Redis broker and result backend, JSON only, late acks, short redelivery.
 
 Queues carry the install's name (`Settings.install`: FACEREG_INSTALL_NAME, default the database name), and so
 does the remote-control exchange: installs sharing a Redis never take each other's tasks nor see each other's
-workers. A worker started without -Q consumes exactly its install's queues:
-
-    celery -A workers.app worker --concurrency 1 --loglevel INFO
+workers. Nothing here reads the settings at import: clients build their app from the settings they are given
+(workers.client.TaskClient), the worker process from its own (workers.worker).
 """
 
 from __future__ import annotations
@@ -12,11 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
 from kombu import Exchange, Queue
 
-from services.config import Settings, get_settings
-from services.storage.private_files import secure_process
+from services.config import Settings
 from workers.messages import EMBED, QUEUE_KINDS, TASKS
 from workers.result_backend import backend_url
 
@@ -80,14 +77,3 @@ def create_app(settings: Settings) -> Celery:
         **install_conf(settings.install),
     )
     return app
-
-
-app = create_app(get_settings())  # the worker's (`celery -A workers.app worker`): this process's settings
-
-
-@worker_init.connect
-@worker_process_init.connect
-def _private_data(**_: Any) -> None:
-    """A worker makes its files private before its pool starts (the children inherit the umask 077) and
-    tightens the data folder once; a pool child only checks the umask (its parent walked already)."""
-    secure_process(get_settings().data_dir)

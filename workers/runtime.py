@@ -22,16 +22,8 @@ def get_context() -> ServiceContext:
     if _context is None or _pid != os.getpid():
         settings = get_settings()
         ctx = open_context(settings)
-        pipeline = ctx.pipeline
-        log.info(
-            "worker %d ready: model=%s runtime=%s device=%s detector=%s contract=%s",
-            os.getpid(),
-            pipeline.embedder.spec.name,
-            pipeline.embedder.runtime,
-            pipeline.embedder.device,
-            pipeline.detector.name,
-            pipeline.contract.id,
-        )
+        pipeline = ctx.pipeline  # the model load, logged by services.engine.build_pipeline
+        log.info("worker %d ready: %s", os.getpid(), {**pipeline.describe(), "device": pipeline.device})
         _context, _pid = ctx, os.getpid()
     return _context
 

@@ -20,7 +20,7 @@ from services.config import REPO_ROOT, Settings, redact, settings_env
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 BIND_HOST = "127.0.0.1"
-WORKER_APP = "workers.app"  # the module `celery -A` loads: its app serves the install its settings name
+WORKER_APP = "workers.worker"  # the module `celery -A` loads: its app serves the install its settings name
 
 
 class InfraError(FaceregError):

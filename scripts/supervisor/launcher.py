@@ -24,7 +24,7 @@ def start_workers(
 ) -> list[subprocess.Popen[bytes]]:
     """N single-process workers of `settings` with `threads` torch threads each, on the settings' install's
     queues (`queues`: only these full queue names, see workers.app.queue_name). Their logs are 0600 in a 0700
-    folder (log_dir/worker-<name>-<i>.log); the workers make their own files private (workers.app)."""
+    folder (log_dir/worker-<name>-<i>.log); the workers make their own files private (workers.worker)."""
     private_umask()
     env = child_env(worker_env(settings, threads))
     procs = []

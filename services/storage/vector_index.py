@@ -18,6 +18,7 @@ from chromadb.api import ClientAPI
 from chromadb.config import Settings as ChromaSettings
 from pydantic import SecretStr
 
+from model.embedders.base import l2_normalise
 from model.types import FloatArray
 from services.errors import StorageUnavailable
 
@@ -199,17 +200,12 @@ class _Collection:
         """The ids and their unit vectors as rows (rebuilt after a change)."""
         if self.cache is None:
             ids = list(self.vectors)
-            self.cache = (ids, _unit_rows(np.stack([self.vectors[i] for i in ids])))
+            self.cache = (ids, l2_normalise(np.stack([self.vectors[i] for i in ids])))
         return self.cache
 
     def check_dim(self, vectors: FloatArray) -> None:
         if vectors.ndim != 2 or (self.dim is not None and vectors.shape[1] != self.dim):
             raise ValueError(f"the collection holds vectors of dimension {self.dim}, got shape {vectors.shape}")
-
-
-def _unit_rows(rows: FloatArray) -> FloatArray:
-    # As model.embedders.base.l2_normalise, not imported: importing model.embedders loads torch.
-    return (rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 class MemoryIndex:
@@ -239,7 +235,7 @@ class MemoryIndex:
         ids, matrix = col.matrix()
         n = min(k, len(ids))
         out = []
-        for row in _unit_rows(queries) @ matrix.T:
+        for row in l2_normalise(queries) @ matrix.T:
             best = np.argpartition(-row, n - 1)[:n]
             best = best[np.argsort(-row[best], kind="stable")]
             out.append([Hit(ids[j], col.persons[ids[j]], float(row[j])) for j in best])

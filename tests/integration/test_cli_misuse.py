@@ -51,6 +51,8 @@ CASES: list[tuple[str, tuple[str, ...], str]] = [
 BAD_SETTINGS: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
     ("reconcile.py", (), {"FACEREG_MIN_FACE_SIZE": "abc"}, "error: invalid setting FACEREG_MIN_FACE_SIZE: Input"),
     ("verify_faces.py", ("{file}", "{file}"), {"FACEREG_MIN_FACE_SIZE": "abc"}, "FACEREG_MIN_FACE_SIZE: Input"),
+    ("build_database.py", ("{dir}",), {"FACEREG_MIN_FACE_SIZE": "abc"}, "FACEREG_MIN_FACE_SIZE: Input"),
+    ("benchmark.py", ("index",), {"FACEREG_TORCH_THREADS": "-1"}, "error: invalid setting FACEREG_TORCH_THREADS"),
     (
         "local_services.py",
         ("status",),
