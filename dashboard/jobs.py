@@ -118,4 +118,4 @@ def _job_counts(tid: str) -> tuple[int, int]:
         job = get_job(context(), tid)
     except NotFound:
         return 0, 0
-    return int(job.get("done", 0)), int(job.get("total", 0))
+    return job.done, job.total

@@ -34,7 +34,7 @@ def check_photos(photos: Sequence[Photo], gallery: str, person_id: str | None = 
 
 def show_check(photo: Photo, check: dict[str, Any]) -> None:
     if check["error"]:
-        st.error(f"{photo.name}: {check['error']}")
+        st.error(f"{photo.name}: {check['error']['message']}")
         return
     faces = check["faces"]
     primary = check["primary"]

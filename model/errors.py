@@ -5,6 +5,7 @@ part of the public task API (docs/tasks.md). A subclass without a code of its ow
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 
@@ -60,3 +61,20 @@ class WeightsMismatch(ModelUnavailable):
     """A weights file does not match its architecture or its recorded sha256."""
 
     code = "weights_mismatch"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """One item's error inside a result that goes on without it (a rejected photo, a probe that could not be
+    searched): its error class's stable `code` and the message people read."""
+
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+def error_info(exc: FaceregError) -> ErrorInfo:
+    """The code and message of a typed error, as every per-item error of a result reports it."""
+    return ErrorInfo(exc.code, str(exc))

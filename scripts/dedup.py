@@ -46,7 +46,8 @@ def main() -> int:
     if args.mode == "folder":
         groups, failures = find_folder_duplicates(build_pipeline(settings), folder, args.similarity)
         moved = resolve_folder_duplicates(groups, args.quarantine) if args.resolve else []
-        print_json({"groups": [g.to_dict() for g in groups], "failures": failures, "moved": len(moved)})
+        shown = {path: info.to_dict() for path, info in failures.items()}
+        print_json({"groups": [g.to_dict() for g in groups], "failures": shown, "moved": len(moved)})
         return 0
     ctx = open_context(settings)
     if args.mode == "review":

@@ -25,6 +25,12 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class DuplicatePhoto(Conflict):
+    """The same photo (same bytes) is already enrolled for another person of the gallery."""
+
+    code = "duplicate_photo"
+
+
 class ContractMismatch(ServiceError):
     """A gallery built with one embedding contract was used with another model."""
 

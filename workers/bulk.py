@@ -9,10 +9,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from model.errors import FaceregError
+from model.errors import FaceregError, error_info
 from services.context import ServiceContext
 from services.registry.bulk import BulkSummary, PersonPlan, record_rejections
-from services.registry.enrollment import EnrollOptions, EnrollRequest, ImageInput, enroll_many, reason_of, rejection
+from services.registry.enrollment import EnrollOptions, EnrollRequest, ImageInput, enroll_many, rejection
 from services.registry.persons import PersonInput
 from services.search.identification import rank_primary_faces
 from services.storage.input_paths import printable, read_input
@@ -192,5 +192,5 @@ def _search_here(
         try:
             readable.append(payloads.read(item, roots, ctx.settings.max_image_bytes))
         except FaceregError as exc:
-            out.append({"name": item["name"], "error": reason_of(exc), "ranked": []})
+            out.append({"name": item["name"], "error": error_info(exc).to_dict(), "ranked": []})
     return out + rank_primary_faces(ctx, readable, gallery, top_k)

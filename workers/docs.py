@@ -191,6 +191,8 @@ def render() -> str:
         "",
         "A code names the typed error of facereg that the failure was (facereg's own client maps it back:",
         "`TaskStatus.error_code`, `TaskStatus.raise_error()`).",
+        "The same codes name the errors of single items inside a result, where the task went on without them",
+        "(a rejected image's `code`, an `ItemError`).",
         "",
         *error_rows(),
         "",

@@ -26,8 +26,7 @@ from model.errors import (
 )
 from model.evaluation.metrics import MetricError
 from model.evaluation.protocols import DatasetError
-from services.errors import Conflict, ContractMismatch, NotFound, ServiceError, StorageUnavailable
-from services.registry.enrollment import DuplicatePhoto
+from services.errors import Conflict, ContractMismatch, DuplicatePhoto, NotFound, ServiceError, StorageUnavailable
 from services.search.verification import InvalidThreshold
 from services.storage.input_paths import InputRefused, OutsideInputRoots
 

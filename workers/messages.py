@@ -359,10 +359,18 @@ class Result(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ItemError(Result):
+    """One item of a task that could not be done while the task went on without it."""
+
+    code: str = Field(description="the error's code (see Error codes)")
+    message: str = Field(description="what went wrong, for people")
+
+
 class EnrolledImage(Result):
     name: str
     status: Literal["enrolled", "already_enrolled", "rejected"]
-    reason: str = Field(description="why it was not enrolled now (`Type: message`); empty when enrolled")
+    reason: str = Field(description="why it was not enrolled now, for people; empty when enrolled")
+    code: str | None = Field(description="a rejection's error code (see Error codes); null unless rejected")
     face_id: str | None
     quality: dict[str, float] | None = Field(description="detection, size_px, sharpness, yaw_deg, roll_deg, score")
     warnings: list[str]
@@ -410,7 +418,7 @@ class InspectResult(Result):
     faces: list[InspectedFace]
     primary: int | None = Field(description="the index of the face an enrollment would use")
     warnings: list[str]
-    error: str | None = Field(description="the photo cannot be read (`Type: message`)")
+    error: ItemError | None = Field(description="the photo cannot be read")
 
 
 class VerifyResult(Result):
@@ -424,7 +432,7 @@ class VerifyResult(Result):
 
 class RankedProbe(Result):
     name: str
-    error: str | None = Field(description="the image could not be searched (`Type: message`)")
+    error: ItemError | None = Field(description="the image could not be searched")
     ranked: list[tuple[str, float]] = Field(description="[external id (else person id), similarity], best first")
 
 
@@ -435,7 +443,7 @@ class FrameFace(IdentifiedFace):
 class FrameResult(Result):
     index: int
     faces: list[FrameFace]
-    error: str | None = Field(description="the frame could not be read; no face is not an error")
+    error: ItemError | None = Field(description="the frame could not be read; no face is not an error")
 
 
 class EnrollmentCounts(Result):

@@ -16,7 +16,7 @@ from celery.exceptions import TaskPredicate
 from pymongo.errors import ConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from model.errors import FaceregError
+from model.errors import FaceregError, error_info
 from services.attendance.streams import process_frames as process_stream_frames
 from services.context import ServiceContext
 from services.dedup.duplicates import find_gallery_duplicates, scan_identity_candidates
@@ -26,13 +26,12 @@ from services.evaluation.gallery import evaluate_gallery
 from services.evaluation.sources import rows_for
 from services.registry.consistency import reconcile as reconcile_gallery
 from services.registry.consistency import reindex as reindex_gallery
-from services.registry.enrollment import EnrollRequest, ImageInput, ImageOutcome, enroll_many, reason_of, rejection
+from services.registry.enrollment import EnrollRequest, ImageInput, ImageOutcome, enroll_many, rejection
 from services.registry.galleries import get_gallery
 from services.registry.inspection import inspect_photo
 from services.search.identification import identify_image, rank_primary_faces
 from services.search.verification import compare
 from workers import payloads
-from workers.app import app
 from workers.errors import InternalError, TaskError, error_of
 from workers.messages import (
     TASKS,
@@ -52,6 +51,7 @@ from workers.messages import (
     VerifyArgs,
 )
 from workers.runtime import get_context
+from workers.worker import app
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ def search_batch(self: Task, m: SearchBatchArgs) -> list[dict[str, Any]]:
         try:
             readable.append(payloads.read(item.payload()))
         except FaceregError as exc:
-            out.append({"name": item.name or "?", "error": reason_of(exc), "ranked": []})
+            out.append({"name": item.name or "?", "error": error_info(exc).to_dict(), "ranked": []})
     return out + rank_primary_faces(get_context(), readable, m.gallery, m.top_k)
 
 
@@ -176,10 +176,7 @@ def search_batch(self: Task, m: SearchBatchArgs) -> list[dict[str, Any]]:
 def process_frames(self: Task, m: ProcessFramesArgs) -> list[dict[str, Any]]:
     ctx = get_context()
     data = [payloads.read(f.payload())[1] for f in m.frames]
-    return [
-        {"index": r.index, "faces": r.faces, "error": r.error}
-        for r in process_stream_frames(ctx, data, m.source, m.gallery, m.times, m.top_k)
-    ]
+    return [r.to_dict() for r in process_stream_frames(ctx, data, m.source, m.gallery, m.times, m.top_k)]
 
 
 @task(acks_late=False)

@@ -38,15 +38,15 @@ def render() -> None:
     status = jobs.follow("evaluation", "Evaluating")
     if status is not None and jobs.show_failure(status):
         return
-    past = [j for j in recent_jobs(context(), "gallery_evaluation", 20) if j["state"] == "done" and j["result"]]
+    past = [j for j in recent_jobs(context(), "gallery_evaluation", 20) if j.state == "done" and j.result]
     if not past:
         st.info("No finished evaluation yet.")
         return
     labels = {
-        f"{j['created_at']:%Y-%m-%d %H:%M} · {j['result']['gallery']} · {j['params'].get('root', '')}": j for j in past
+        f"{j.created_at:%Y-%m-%d %H:%M} · {(j.result or {})['gallery']} · {j.params.get('root', '')}": j for j in past
     }
-    chosen = st.selectbox("Results of", list(labels), key="evaluation_pick")
-    show_result(labels[chosen]["result"], labels[chosen]["params"].get("root", "/"))
+    chosen = labels[st.selectbox("Results of", list(labels), key="evaluation_pick")]
+    show_result(chosen.result or {}, chosen.params.get("root", "/"))
 
 
 def run_form() -> None:

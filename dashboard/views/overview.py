@@ -98,10 +98,10 @@ def recent_activity(ov: Overview) -> None:
         st.dataframe(
             [
                 {
-                    "time": r["time"],
-                    "who": safe_cell(r["actor"]),
-                    "what": r["action"],
-                    "subject": safe_cell(r["subject"]),
+                    "time": r.time,
+                    "who": safe_cell(r.actor),
+                    "what": r.action,
+                    "subject": safe_cell(r.subject),
                 }
                 for r in ov.recent
             ],

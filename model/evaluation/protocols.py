@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from model.embedders.base import Embedder
-from model.errors import FaceregError
+from model.errors import ErrorInfo, FaceregError, error_info
 from model.evaluation import metrics
 from model.evaluation.plots import plot_roc, plot_topk
 from model.pipeline import FaceEmbedding, FacePipeline
@@ -33,11 +33,16 @@ class DatasetError(FaceregError):
 
 @dataclass(slots=True)
 class EmbeddedImages:
-    """Primary-face embeddings of a set of image paths; failures kept with their reason."""
+    """Primary-face embeddings of a set of image paths; failures kept with their error."""
 
     vectors: dict[str, FloatArray] = field(default_factory=dict)
     chips: dict[str, ImageArray] = field(default_factory=dict)
-    failures: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, ErrorInfo] = field(default_factory=dict)
+
+    def failures_shown(self, n: int = 50) -> dict[str, dict[str, str]]:
+        """The first `n` failures for a report: path -> {"code", "message"}."""
+        return {path: info.to_dict() for path, info in list(self.failures.items())[:n]}
+
     fallbacks: int = 0
 
 
@@ -80,7 +85,7 @@ def embed_paths(
 
 def _store(out: EmbeddedImages, rel: str, result: FaceEmbedding | FaceregError, keep_chips: int) -> None:
     if isinstance(result, FaceregError):
-        out.failures[rel] = f"{type(result).__name__}: {result}"
+        out.failures[rel] = error_info(result)
         return
     out.vectors[rel] = result.vector
     out.fallbacks += int(result.detection.fallback)
@@ -129,7 +134,7 @@ def evaluate_verification(
         report["runtime_parity"] = runtime_parity(
             np.stack([emb.vectors[k] for k in keys]), parity_with, [emb.chips[k] for k in keys]
         )
-    report["failures"] = dict(list(emb.failures.items())[:50])
+    report["failures"] = emb.failures_shown()
     report["seconds"] = round(time.perf_counter() - started, 1)
     out_dir.mkdir(parents=True, exist_ok=True)
     roc = metrics.roc_curve(scores[ok], labels[ok])
@@ -252,7 +257,7 @@ def evaluate_identification(
         "n_failed": len(emb.failures),
         "n_fallback_images": emb.fallbacks,
         "top1_misses": misses[:100],
-        "failures": dict(list(emb.failures.items())[:50]),
+        "failures": emb.failures_shown(),
         "seconds": round(time.perf_counter() - started, 1),
     }
     out_dir.mkdir(parents=True, exist_ok=True)

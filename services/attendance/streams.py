@@ -8,7 +8,7 @@ from datetime import datetime
 
 import numpy as np
 
-from model.errors import FaceregError, NoFace
+from model.errors import ErrorInfo, FaceregError, NoFace, error_info
 from model.pipeline import FaceEmbedding, ImageSource
 from model.types import Detection, ImageArray
 from services.attendance.events import record_event
@@ -23,7 +23,10 @@ SNAPSHOT_MARGIN = 0.4
 class FrameResult:
     index: int
     faces: list[dict[str, object]]
-    error: str | None = None
+    error: ErrorInfo | None = None  # the frame could not be read
+
+    def to_dict(self) -> dict[str, object]:
+        return {"index": self.index, "faces": self.faces, "error": self.error.to_dict() if self.error else None}
 
 
 def face_snapshot(frame: ImageArray, box: Sequence[float]) -> ImageArray:
@@ -60,7 +63,7 @@ def process_frames(
             results[i] = FrameResult(i, [])
             continue
         except FaceregError as exc:
-            results[i] = FrameResult(i, [], str(exc))  # anything else is reported per frame
+            results[i] = FrameResult(i, [], error_info(exc))  # anything else is reported per frame
             continue
         loaded.append((i, pixels, []))
         found += [(len(loaded) - 1, d) for d in detections]

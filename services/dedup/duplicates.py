@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from tqdm import tqdm
 
-from model.errors import FaceregError
+from model.errors import ErrorInfo, FaceregError, error_info
 from model.image_hash import mirror_distance, mirror_hashes
 from model.image_io import IMAGE_SUFFIXES, load_image
 from model.pipeline import FacePipeline
@@ -103,21 +103,21 @@ def group_duplicates(
     return sorted(groups, key=lambda g: g.keys[0])
 
 
-def folder_items(pipeline: FacePipeline, folder: Path) -> tuple[list[DupItem], dict[str, str]]:
+def folder_items(pipeline: FacePipeline, folder: Path) -> tuple[list[DupItem], dict[str, ErrorInfo]]:
     """Embed and hash every image under `folder`; failures are returned, not raised."""
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     items: list[DupItem] = []
-    failures: dict[str, str] = {}
+    failures: dict[str, ErrorInfo] = {}
     for start in tqdm(range(0, len(paths), 64), desc="dedup scan", unit="batch"):
         loaded: list[tuple[Path, ImageArray]] = []
         for path in paths[start : start + 64]:
             try:
                 loaded.append((path, pipeline.load(path)))
             except FaceregError as exc:
-                failures[str(path)] = f"{type(exc).__name__}: {exc}"
+                failures[str(path)] = error_info(exc)
         for (path, pixels), res in zip(loaded, pipeline.embed_primary_many([px for _, px in loaded]), strict=True):
             if isinstance(res, FaceregError):
-                failures[str(path)] = f"{type(res).__name__}: {res}"
+                failures[str(path)] = error_info(res)
             else:
                 items.append(DupItem(str(path), res.vector, mirror_hashes(pixels), res.quality.score))
     return items, failures
@@ -125,7 +125,7 @@ def folder_items(pipeline: FacePipeline, folder: Path) -> tuple[list[DupItem], d
 
 def find_folder_duplicates(
     pipeline: FacePipeline, folder: Path, similarity: float = IMAGE_DUP_SIMILARITY
-) -> tuple[list[DuplicateGroup], dict[str, str]]:
+) -> tuple[list[DuplicateGroup], dict[str, ErrorInfo]]:
     similarity = checked_similarity(similarity, "similarity")
     if not folder.is_dir():
         raise ServiceError(f"{folder} is not a folder")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from model.errors import FaceregError
+from model.errors import ErrorInfo, FaceregError, error_info
 from model.evaluation import metrics
 from model.evaluation.protocols import DatasetError
 from model.pipeline import FaceEmbedding
@@ -126,22 +126,20 @@ def search_probes(
     top_k: int = 5,
     progress: Progress | None = None,
     roots: Sequence[Path] | None = None,
-) -> tuple[Searched, dict[str, str]]:
+) -> tuple[Searched, dict[str, ErrorInfo]]:
     """(probe, ranked external ids, their similarities) for each probe that produced a face; and failures
     (a probe that cannot be read under the input roots is one)."""
     roots = input_roots(ctx) if roots is None else roots
     g = ensure_gallery(ctx, gallery)
     out: Searched = []
-    failures: dict[str, str] = {}
+    failures: dict[str, ErrorInfo] = {}
     names = {d["_id"]: d["external_id"] for d in ctx.db.persons.find({"external_id": {"$regex": f"^{gallery}/"}})}
     done = 0
     for batch in tqdm(_batches(ctx, root, rows, roots), desc="probe", unit="batch"):
         readable = [(r, data) for r, data in batch if isinstance(data, bytes)]
         embedded = iter(ctx.pipeline.embed_primary_many([data for _, data in readable]))
         outcomes = [(r, next(embedded) if isinstance(data, bytes) else data) for r, data in batch]
-        failures.update(
-            {r.path: f"{type(res).__name__}: {res}" for r, res in outcomes if isinstance(res, FaceregError)}
-        )
+        failures.update({r.path: error_info(res) for r, res in outcomes if isinstance(res, FaceregError)})
         ok = [(r, res) for r, res in outcomes if isinstance(res, FaceEmbedding)]
         if ok:
             hits = search_vectors(ctx, g, np.stack([res.vector for _, res in ok]), top_k)
@@ -204,7 +202,7 @@ def evaluate_gallery(
 
 
 def score_probes(
-    gallery: Gallery, rows: Sequence[SplitRow], searched: Searched, failures: dict[str, str], ks: Sequence[int]
+    gallery: Gallery, rows: Sequence[SplitRow], searched: Searched, failures: dict[str, ErrorInfo], ks: Sequence[int]
 ) -> GalleryEvaluation:
     """The figures of a searched split: Top-K over every known probe (a failed one is a miss), open-set
     rank-1 and FPIR at the gallery's 1:N threshold, the misses with example faces, the mate scores."""
@@ -235,7 +233,9 @@ def score_probes(
     return GalleryEvaluation(report, unknown_best, top1)
 
 
-def _top_k(rows: Sequence[SplitRow], known: Searched, failures: dict[str, str], ks: Sequence[int]) -> dict[int, float]:
+def _top_k(
+    rows: Sequence[SplitRow], known: Searched, failures: dict[str, ErrorInfo], ks: Sequence[int]
+) -> dict[int, float]:
     """Top-K accuracy of the known probes; a probe that failed (unreadable, no face) is ranked as nothing."""
     failed = [r.identity for r in rows if r.role == "probe" and r.path in failures]
     ranked = [ids for _, ids, _ in known] + [[] for _ in failed]

@@ -15,16 +15,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.errors import FaceregError
+from model.errors import FaceregError, error_info
 from model.image_io import IMAGE_SUFFIXES
 from services.context import ServiceContext
-from services.registry.enrollment import DuplicatePhoto, DuplicatePhotos, reason_of
+from services.errors import DuplicatePhoto, StorageUnavailable
+from services.registry.enrollment import DuplicatePhotos
 from services.registry.persons import PersonInput, existing_person, names_of
-from services.storage.input_paths import InputRefused, printable, read_input
+from services.storage.input_paths import InputRefused, OutsideInputRoots, printable, read_input
 from services.storage.records import RejectionRecord, utcnow
 
-# Refusals that a change of settings or a later attempt may lift: not remembered as lasting rejections.
-TRANSIENT_REASONS = ("StorageUnavailable", "InputRefused", "OutsideInputRoots")
+# The codes of refusals that a change of settings or a later attempt may lift: not remembered as lasting.
+TRANSIENT_CODES = frozenset({StorageUnavailable.code, InputRefused.code, OutsideInputRoots.code})
 QUERY_CHUNK = 1000  # values of one `$in`
 
 
@@ -45,7 +46,8 @@ class PersonPlan:
 class Rejection:
     person: str  # external id
     image: str  # printable file name
-    reason: str
+    code: str  # the error's code (model.errors)
+    reason: str  # its message
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +124,8 @@ def triage(
                 out.skipped += 1
                 continue
             if rid in before:
-                out.rejected_before.append(Rejection(plan.external_id, image, before[rid]))
+                earlier = before[rid]
+                out.rejected_before.append(Rejection(plan.external_id, image, earlier.code, earlier.reason))
                 continue
             first = first_of.get(sha, plan.external_id)
             others = sorted(names.get(o, o) for o in owners.get(sha, ()) if o != pid)
@@ -173,7 +176,8 @@ def _refuse(
     exc: FaceregError,
     sha: str | None = None,
 ) -> None:
-    refusal = Rejection(plan.external_id, printable(path.name), reason_of(exc))
+    info = error_info(exc)
+    refusal = Rejection(plan.external_id, printable(path.name), info.code, info.message)
     out.refused.append(refusal)
     record_rejection(ctx, gallery, refusal, path, sha)
 
@@ -193,13 +197,13 @@ def _owners(ctx: ServiceContext, gallery: str, shas: set[str]) -> dict[str, set[
     return out
 
 
-def _rejected_before(ctx: ServiceContext, ids: set[str]) -> dict[str, str]:
-    """Rejection id -> its reason, for the ids recorded before."""
-    out: dict[str, str] = {}
+def _rejected_before(ctx: ServiceContext, ids: set[str]) -> dict[str, RejectionRecord]:
+    """The rejections recorded before under these ids, by id."""
+    out: dict[str, RejectionRecord] = {}
     for chunk in _in_chunks(sorted(ids)):
         for d in ctx.db.rejections.find({"_id": {"$in": chunk}}):
             stored = RejectionRecord.from_doc(d)
-            out[stored.id] = stored.reason
+            out[stored.id] = stored
     return out
 
 
@@ -212,7 +216,7 @@ def record_rejection(ctx: ServiceContext, gallery: str, r: Rejection, path: Path
     the file name (informational: planning refuses that file again)."""
     rid = rejection_id(gallery, r.person, sha) if sha else f"{gallery}:{r.person}:file:{r.image}"
     path_text = None if path is None else printable(path)
-    doc = RejectionRecord(rid, gallery, r.person, r.image, r.reason, utcnow(), path_text).to_doc()
+    doc = RejectionRecord(rid, gallery, r.person, r.image, r.reason, r.code, utcnow(), path_text).to_doc()
     # $set: a rejection recorded again without a path keeps the path it was first recorded with.
     ctx.db.rejections.update_one({"_id": doc.pop("_id")}, {"$set": doc}, upsert=True)
 
@@ -227,9 +231,9 @@ def record_rejections(
     for r in rejected:
         path = paths.get(r["name"])
         sha = plan.sha256.get(path) if path is not None else None
-        if path is None or sha is None or r["reason"].startswith(TRANSIENT_REASONS):
+        if path is None or sha is None or r["code"] in TRANSIENT_CODES:
             continue  # a transient failure: the next run tries again
-        record_rejection(ctx, gallery, Rejection(plan.external_id, r["name"], r["reason"]), path, sha)
+        record_rejection(ctx, gallery, Rejection(plan.external_id, r["name"], r["code"], r["reason"]), path, sha)
 
 
 @dataclass(slots=True)
@@ -238,7 +242,7 @@ class BulkSummary:
     faces_enrolled: int = 0
     already_enrolled: int = 0
     skipped_before: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)  # by error code
     rejections: list[Rejection] = field(default_factory=list)
     rejected_before: list[Rejection] = field(default_factory=list)
     duplicates: list[Duplicate] = field(default_factory=list)
@@ -253,10 +257,10 @@ class BulkSummary:
         self.already_enrolled += int(result["already_enrolled"])
         for img in result["images"]:
             if img["status"] == "rejected":
-                self.reject(Rejection(str(result.get("external_id", "?")), img["name"], img["reason"]))
+                self.reject(Rejection(str(result.get("external_id", "?")), img["name"], img["code"], img["reason"]))
 
     def reject(self, r: Rejection) -> None:
-        self.rejected[r.reason.split(":", 1)[0]] += 1
+        self.rejected[r.code] += 1
         self.rejections.append(r)
 
     def take(self, planned: Triage) -> None:

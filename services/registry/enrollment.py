@@ -8,12 +8,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from model.detection import primary_face
-from model.errors import FaceregError, LowQuality, MultipleFaces
+from model.errors import FaceregError, LowQuality, MultipleFaces, NoFace, error_info
 from model.pipeline import FaceEmbedding
 from model.quality import FaceQuality
 from model.types import Detection, FloatArray, ImageArray
 from services.context import ServiceContext
-from services.errors import Conflict, ServiceError
+from services.errors import DuplicatePhoto, ServiceError
 from services.registry.galleries import ensure_gallery
 from services.registry.persons import PersonInput, create_or_get_person, existing_person, names_of, requested_name
 from services.storage.face_writes import face_id, project, write_faces
@@ -31,12 +31,15 @@ class ImageInput:
 
 @dataclass(frozen=True, slots=True)
 class ImageOutcome:
+    """One image's outcome: `reason` tells people why it was not enrolled now; `code` is a rejection's error code."""
+
     name: str
     status: Status
     reason: str = ""
     face_id: str | None = None
     quality: dict[str, float] | None = None
     warnings: tuple[str, ...] = ()
+    code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,19 +83,10 @@ class EnrollOptions:
         return cls(ctx.settings.enroll_multi_face, ctx.settings.enroll_min_quality)
 
 
-class DuplicatePhoto(Conflict):
-    """The same photo (same bytes) is already enrolled for another person of the gallery."""
-
-    code = "duplicate_photo"
-
-
-def reason_of(exc: FaceregError) -> str:
-    """A refusal as it is reported and recorded: `Type: message`."""
-    return f"{type(exc).__name__}: {exc}"
-
-
-def rejection(name: str, exc: FaceregError) -> ImageOutcome:
-    return ImageOutcome(name, "rejected", reason_of(exc))
+def rejection(name: str, exc: FaceregError, quality: dict[str, float] | None = None) -> ImageOutcome:
+    """An image refused for `exc`: its message as the reason, its code beside it."""
+    info = error_info(exc)
+    return ImageOutcome(name, "rejected", info.message, quality=quality, code=info.code)
 
 
 @dataclass(slots=True)
@@ -146,63 +140,104 @@ def enroll_many(
     are written: refused input leaves no record. A crash in between leaves a person without faces, whom a
     re-run with the same external id finds and completes."""
     opts = options or EnrollOptions.from_settings(ctx)
+    batch = _open_batch(ctx, requests, gallery_name)
+    accepted = _embed_and_gate(ctx, batch, _prepare_all(ctx, batch, opts), opts.min_quality)
+    persons = _store(ctx, batch, accepted, actor)
+    return [
+        EnrollmentResult(
+            person.id if person else None,
+            person.display_name if person else batch.names[p],
+            batch.gallery.name,
+            created,
+            [*(batch.outcomes[(p, i)] for i in range(len(req.images))), *req.refused],
+        )
+        for p, (req, (person, created)) in enumerate(zip(requests, persons, strict=True))
+    ]
+
+
+ImageKey = tuple[int, int]  # (request, image) within one enroll_many call
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One enroll_many call: its gallery, each request's existing person (or None) and name, and the outcome of
+    each image decided so far."""
+
+    gallery: Gallery
+    requests: Sequence[EnrollRequest]
+    known: list[Person | None]
+    names: list[str]
+    outcomes: dict[ImageKey, ImageOutcome] = field(default_factory=dict)
+
+
+def _open_batch(ctx: ServiceContext, requests: Sequence[EnrollRequest], gallery_name: str | None) -> _Batch:
     gallery = ensure_gallery(ctx, gallery_name or ctx.settings.gallery)
     if gallery.reindexing_to is not None:
         raise ServiceError(f"gallery {gallery.name!r} is being re-indexed to another model; enroll when that finishes")
     known = [existing_person(ctx, r.person) for r in requests]
     names = [k.display_name if k else requested_name(r.person) for r, k in zip(requests, known, strict=True)]
-    outcomes: dict[tuple[int, int], ImageOutcome] = {}
-    prepared: list[tuple[tuple[int, int], _Prepared]] = []
+    return _Batch(gallery, requests, known, names)
+
+
+def _prepare_all(ctx: ServiceContext, batch: _Batch, opts: EnrollOptions) -> list[tuple[ImageKey, _Prepared]]:
+    """Each image decoded and its face chosen; one sent twice, enrolled before or refused gets its outcome."""
+    prepared: list[tuple[ImageKey, _Prepared]] = []
     first_owner: dict[str, int] = {}  # image sha256 -> the request of this batch that has it first
     seen: set[tuple[int, str]] = set()  # (request, sha256): one face per photo and person, even if sent twice
-    for p, (req, person) in enumerate(zip(requests, known, strict=True)):
+    for p, (req, person) in enumerate(zip(batch.requests, batch.known, strict=True)):
         for i, img in enumerate(req.images):
             sha = hashlib.sha256(img.data).hexdigest()
             if (p, sha) in seen:
-                outcomes[(p, i)] = ImageOutcome(
-                    img.name, "already_enrolled", "the same image is earlier in this request"
-                )
+                reason = "the same image is earlier in this request"
+                batch.outcomes[(p, i)] = ImageOutcome(img.name, "already_enrolled", reason)
                 continue
             seen.add((p, sha))
             try:
-                done = _already_enrolled(ctx, gallery, person, img.name, sha)
+                done = _already_enrolled(ctx, batch.gallery, person, img.name, sha)
                 if done is not None:
-                    outcomes[(p, i)] = done
+                    batch.outcomes[(p, i)] = done
                     continue
                 owner = first_owner.get(sha, p)
-                warnings = _duplicate_warnings(ctx, gallery, person, sha, opts, names[owner] if owner != p else None)
+                in_batch = batch.names[owner] if owner != p else None
+                warnings = _duplicate_warnings(ctx, batch.gallery, person, sha, opts, in_batch)
                 prepared.append(((p, i), _prepare(ctx, img, sha, opts, warnings)))
                 first_owner.setdefault(sha, p)
             except FaceregError as exc:
-                outcomes[(p, i)] = rejection(img.name, exc)
+                batch.outcomes[(p, i)] = rejection(img.name, exc)
+    return prepared
+
+
+def _embed_and_gate(
+    ctx: ServiceContext, batch: _Batch, prepared: list[tuple[ImageKey, _Prepared]], min_quality: float
+) -> dict[ImageKey, _Accepted]:
+    """The prepared faces embedded in one batch and gated: the accepted ones; the others get their outcome."""
     embedded = ctx.pipeline.embed_faces((prep.pixels, prep.detection) for _, prep in prepared)
-    accepted: dict[tuple[int, int], _Accepted] = {}
+    accepted: dict[ImageKey, _Accepted] = {}
     for (key, prep), emb in zip(prepared, embedded, strict=True):
-        person = known[key[0]]
-        gated = _gate(ctx, gallery, person.id if person else None, prep, emb, opts.min_quality)
+        person = batch.known[key[0]]
+        gated = _gate(ctx, batch.gallery, person.id if person else None, prep, emb, min_quality)
         if isinstance(gated, _Accepted):
             accepted[key] = gated
         else:
-            outcomes[key] = gated
-    persons = _persons_to_store(ctx, requests, known, {p for p, _ in accepted}, actor)
+            batch.outcomes[key] = gated
+    return accepted
+
+
+def _store(
+    ctx: ServiceContext, batch: _Batch, accepted: dict[ImageKey, _Accepted], actor: str
+) -> list[tuple[Person | None, bool]]:
+    """The accepted faces written under their persons (created now where needed), each one's outcome set; each
+    request's person and whether it was created now."""
+    persons = _persons_to_store(ctx, batch.requests, batch.known, {p for p, _ in accepted}, actor)
     stored = {p: person.id for p, (person, _) in enumerate(persons) if person is not None}
     faces: list[Face] = []
     for key, ok in accepted.items():
-        face = _face(ctx, gallery, stored[key[0]], ok)
+        face = _face(ctx, batch.gallery, stored[key[0]], ok)
         faces.append(face)
-        outcomes[key] = ImageOutcome(ok.prep.image.name, "enrolled", "", face.id, face.quality, ok.warnings)
+        batch.outcomes[key] = ImageOutcome(ok.prep.image.name, "enrolled", "", face.id, face.quality, ok.warnings)
     crash_point("after_person_insert")
-    write_faces(ctx, gallery, faces)
-    return [
-        EnrollmentResult(
-            person.id if person else None,
-            person.display_name if person else names[p],
-            gallery.name,
-            created,
-            [*(outcomes[(p, i)] for i in range(len(req.images))), *req.refused],
-        )
-        for p, (req, (person, created)) in enumerate(zip(requests, persons, strict=True))
-    ]
+    write_faces(ctx, batch.gallery, faces)
+    return persons
 
 
 def _persons_to_store(
@@ -291,10 +326,10 @@ def _gate(
     quality = face.quality
     name = prep.image.name
     if prep.detection.fallback:
-        return ImageOutcome(name, "rejected", "NoFace: no face found in the photo")
+        return rejection(name, NoFace("no face found in the photo"))
     if quality.score < min_quality:
-        reason = LowQuality(f"quality {quality.score:.2f} is under {min_quality:.2f} ({weak_points(quality)})")
-        return ImageOutcome(name, "rejected", f"LowQuality: {reason}", quality=quality.to_dict())
+        low = LowQuality(f"quality {quality.score:.2f} is under {min_quality:.2f} ({weak_points(quality)})")
+        return rejection(name, low, quality.to_dict())
     warnings = (*prep.warnings, *lookalike_warnings(ctx, gallery, person_id, face.vector))
     return _Accepted(prep, face, warnings)
 

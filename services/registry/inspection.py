@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from model.detection import primary_face
-from model.errors import FaceregError
+from model.errors import FaceregError, error_info
 from services.context import ServiceContext
 from services.errors import ContractMismatch, NotFound
 from services.registry.enrollment import lookalike_warnings, weak_points
@@ -19,12 +19,13 @@ from services.registry.galleries import check_contract, get_gallery
 def inspect_photo(
     ctx: ServiceContext, data: bytes, gallery_name: str | None = None, person_id: str | None = None
 ) -> dict[str, Any]:
-    """{"faces": [{box, quality}], "primary": index or None, "warnings": [...], "error": str or None}."""
+    """{"faces": [{box, quality}], "primary": index or None, "warnings": [...], "error": None or, when the photo
+    cannot be read, {"code", "message"}}."""
     pipeline = ctx.pipeline
     try:
         pixels = pipeline.load(data)
     except FaceregError as exc:
-        return {"faces": [], "primary": None, "warnings": [], "error": f"{type(exc).__name__}: {exc}"}
+        return {"faces": [], "primary": None, "warnings": [], "error": error_info(exc).to_dict()}
     try:
         detections = pipeline.find_faces(pixels)
     except FaceregError as exc:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any
 
 from services.attendance.events import day_range, site_today, site_tz
 from services.context import ServiceContext
 from services.registry.galleries import list_galleries
 from services.storage.audit import audit_trail
+from services.storage.records import AuditEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ class Overview:
     events_today: int  # today: the site's day (settings.timezone)
     unknown_today: int
     open_reviews: int
-    recent: list[dict[str, Any]]
+    recent: list[AuditEntry]
 
 
 def overview(ctx: ServiceContext, recent: int = 15, now: datetime | None = None, tz: tzinfo | None = None) -> Overview:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.errors import FaceregError
+from model.errors import FaceregError, error_info
 from model.pipeline import FaceEmbedding, ImageSource
 from model.types import FloatArray
 from services.context import ServiceContext
@@ -110,13 +110,14 @@ def identify_image(
 def rank_primary_faces(
     ctx: ServiceContext, images: Sequence[tuple[str, bytes]], gallery_name: str | None = None, top_k: int = 5
 ) -> list[dict[str, object]]:
-    """For each named image, its primary face's Top-K persons as [external id (or id), similarity]."""
+    """For each named image, its primary face's Top-K persons as [external id (or id), similarity]; an image
+    without a usable face has an `error` ({"code", "message"}) instead."""
     gallery = get_gallery(ctx, gallery_name or ctx.settings.gallery)
     check_contract(gallery, ctx.pipeline)
     results = ctx.pipeline.embed_primary_many([data for _, data in images])
     ok = [(name, r) for (name, _), r in zip(images, results, strict=True) if not isinstance(r, FaceregError)]
     out: list[dict[str, object]] = [
-        {"name": name, "error": f"{type(r).__name__}: {r}", "ranked": []}
+        {"name": name, "error": error_info(r).to_dict(), "ranked": []}
         for (name, _), r in zip(images, results, strict=True)
         if isinstance(r, FaceregError)
     ]

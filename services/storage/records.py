@@ -18,11 +18,24 @@ from typing import Any, ClassVar, Literal, Self, Union, get_args, get_origin, ge
 import numpy as np
 from pymongo.collection import Collection
 
+from model.errors import (
+    FaceregError,
+    FaceTooSmall,
+    ImageTooLarge,
+    InvalidImage,
+    LowQuality,
+    ModelUnavailable,
+    MultipleFaces,
+    NoFace,
+    WeightsMismatch,
+)
 from model.types import FloatArray
-from services.errors import NotFound
+from services.errors import Conflict, ContractMismatch, DuplicatePhoto, NotFound, ServiceError, StorageUnavailable
 from services.storage.db import Doc
+from services.storage.input_paths import InputRefused, OutsideInputRoots
 
 VectorState = Literal["pending", "indexed", "deleting"]
+JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 ReviewStatus = Literal["open", "merged", "kept_separate", "face_removed"]
 # The metadata of a field that is left out of the document while it is None (rather than stored as null).
 OMIT_NONE: Mapping[str, bool] = {"omit_none": True}
@@ -62,17 +75,18 @@ def set_or_raise(collection: Collection[Doc], key: str, changes: Mapping[str, An
 
 
 class Record:
-    """A MongoDB document as a frozen dataclass; `KEY` names the field stored as `_id`."""
+    """A MongoDB document as a frozen dataclass; `KEY` names the field stored as `_id` (None: the record has no
+    such field, and MongoDB gives the document an ObjectId that the record does not read)."""
 
     __slots__ = ()
-    KEY: ClassVar[str] = "id"
+    KEY: ClassVar[str | None] = "id"
 
     def to_doc(self) -> Doc:
         return {"_id" if name == self.KEY else name: value for name, value in _encode_fields(self).items()}
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Self:
-        result: Self = _decode_fields(cls, {**doc, cls.KEY: doc["_id"]})
+        result: Self = _decode_fields(cls, doc if cls.KEY is None else {**doc, cls.KEY: doc["_id"]})
         return result
 
     @classmethod
@@ -232,12 +246,86 @@ class Review(Record):
 
 @dataclass(frozen=True, slots=True)
 class RejectionRecord(Record):
-    """An image that bulk registration refused: a re-run skips it (keyed by its sha256) or refuses it again."""
+    """An image that bulk registration refused: a re-run skips it (keyed by its sha256) or refuses it again.
+    `reason` is the error's message, `code` its code (model.errors); see `legacy_reason` for older documents."""
 
     id: str
     gallery: str
     external_id: str
     image: str
     reason: str
+    code: str
     time: datetime
     path: str | None = field(default=None, metadata=OMIT_NONE)
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Self:
+        if "code" not in doc:  # stored before rejections had codes
+            code, reason = legacy_reason(doc["reason"])
+            doc = {**doc, "code": code, "reason": reason}
+        result: Self = super(RejectionRecord, cls).from_doc(doc)
+        return result
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry(Record):
+    """Who did what to which record, when (the `audit` collection)."""
+
+    KEY: ClassVar[str | None] = None
+
+    time: datetime
+    actor: str
+    action: str
+    subject: str
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Job(Record):
+    """Long work with a state, progress counts (`done` of `total`) and a small JSON result (the `jobs` collection)."""
+
+    id: str
+    kind: str
+    params: dict[str, Any]
+    actor: str
+    state: JobState
+    done: int
+    total: int
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# The upgrade path of stored rejections: one written before error codes has no `code`, and its `reason` is
+# "<error class name>: <message>". It is read as the code of the class its prefix names (the classes whose names
+# such reasons carried) and the message after the prefix; this is the one place that parses such a reason.
+LEGACY_REASON_CODES: Mapping[str, str] = {
+    cls.__name__: cls.code
+    for cls in (
+        InvalidImage,
+        ImageTooLarge,
+        NoFace,
+        FaceTooSmall,
+        MultipleFaces,
+        LowQuality,
+        ModelUnavailable,
+        WeightsMismatch,
+        InputRefused,
+        OutsideInputRoots,
+        ServiceError,
+        NotFound,
+        Conflict,
+        DuplicatePhoto,
+        ContractMismatch,
+        StorageUnavailable,
+    )
+}
+
+
+def legacy_reason(reason: str) -> tuple[str, str]:
+    """(code, message) of a reason stored as "Type: message"; an unknown type keeps the whole text, code "error"."""
+    name, sep, message = reason.partition(": ")
+    if sep and name in LEGACY_REASON_CODES:
+        return LEGACY_REASON_CODES[name], message
+    return FaceregError.code, reason

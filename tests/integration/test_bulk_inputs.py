@@ -21,6 +21,7 @@ from model.pipeline import FacePipeline
 from services.config import Settings
 from services.context import ServiceContext, open_context
 from services.storage.faults import CRASH_EXIT_CODE
+from services.storage.records import LEGACY_REASON_CODES
 from tests.integration.conftest import isolated_settings, run_python, running_workers
 from workers import payloads
 from workers.client import TaskClient
@@ -91,8 +92,16 @@ def report(settings: Settings, gallery: str) -> dict[str, Any]:
     return json.loads((settings.data_dir / "reports" / gallery / "report.json").read_text())
 
 
-def reasons(rep: dict[str, Any]) -> dict[tuple[str, str], str]:
-    return {(r["person"].split("/", 1)[1], r["image"]): r["reason"].split(":", 1)[0] for r in rep["rejections"]}
+def codes(rejections: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    return {(r["person"].split("/", 1)[1], r["image"]): r["code"] for r in rejections}
+
+
+def store_as_before_codes(ctx: ServiceContext, gallery: str) -> None:
+    """Rewrite the gallery's stored rejections as they were stored before they had codes: `Type: message`."""
+    names = {code: name for name, code in LEGACY_REASON_CODES.items()}
+    for d in ctx.db.rejections.find({"gallery": gallery}):
+        old = {"reason": f"{names[d['code']]}: {d['reason']}"}
+        ctx.db.rejections.update_one({"_id": d["_id"]}, {"$set": old, "$unset": {"code": ""}})
 
 
 def assert_stored_consistently(ctx: ServiceContext, gallery: str) -> dict[str, int]:
@@ -113,11 +122,12 @@ def test_inline_each_bad_file_is_one_rejection_and_its_neighbours_are_enrolled(
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert "incomplete: 3 image(s) rejected" in proc.stderr
     rep = report(bulk_settings, "inl")
-    assert reasons(rep) == {
-        ("Colin_Powell", "shadow.jpg"): "OutsideInputRoots",  # the symlink out was never followed
-        ("No_Face", "notes.jpg"): "InvalidImage",
-        ("No_Face", "wall.jpg"): "NoFace",
+    assert codes(rep["rejections"]) == {
+        ("Colin_Powell", "shadow.jpg"): "outside_input_roots",  # the symlink out was never followed
+        ("No_Face", "notes.jpg"): "invalid_image",
+        ("No_Face", "wall.jpg"): "no_face",
     }
+    assert rep["rejected"] == {"outside_input_roots": 1, "invalid_image": 1, "no_face": 1}
     assert sorted((d["person"], d["already_enrolled_for"]) for d in rep["duplicates"]) == [
         (f"inl/{name}", "Colin Powell") for name in DUPLICATES
     ]
@@ -127,10 +137,16 @@ def test_inline_each_bad_file_is_one_rejection_and_its_neighbours_are_enrolled(
     assert odd is not None and odd["vector_state"] == "indexed"
     assert ctx.db.rejections.count_documents({"gallery": "inl"}) == 3
 
+    store_as_before_codes(ctx, "inl")  # the verdicts of an older version are read with their codes
     again = build(bulk_settings, folder, "inl", "--inline")  # resumes: nothing new, nothing doubled, same verdict
     assert again.returncode == 1 and "Traceback" not in again.stderr, again.stderr[-3000:]
     rerun = report(bulk_settings, "inl")
     assert (rerun["faces_enrolled"], rerun["skipped_before"], rerun["rejected_before"]) == (0, 7, 2)
+    assert codes(rerun["rejections_before"]) == {
+        ("No_Face", "notes.jpg"): "invalid_image",
+        ("No_Face", "wall.jpg"): "no_face",
+    }
+    assert not any(r["reason"].startswith(("InvalidImage", "NoFace")) for r in rerun["rejections_before"])
     assert assert_stored_consistently(ctx, "inl") == faces
     assert ctx.db.rejections.count_documents({"gallery": "inl"}) == 3
 
@@ -142,14 +158,14 @@ def test_through_a_worker_with_strict_a_photo_of_another_person_is_refused(
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     rep = report(bulk_settings, "que")
     assert rep["n_failures"] == 0 and rep["duplicate_photos"] == 0
-    assert reasons(rep) == {
-        ("Colin_Powell", "shadow.jpg"): "OutsideInputRoots",
-        ("No_Face", "notes.jpg"): "InvalidImage",
-        ("No_Face", "wall.jpg"): "NoFace",
-        **{(name, "photo.jpg"): "DuplicatePhoto" for name in DUPLICATES},
+    assert codes(rep["rejections"]) == {
+        ("Colin_Powell", "shadow.jpg"): "outside_input_roots",
+        ("No_Face", "notes.jpg"): "invalid_image",
+        ("No_Face", "wall.jpg"): "no_face",
+        **{(name, "photo.jpg"): "duplicate_photo" for name in DUPLICATES},
     }
     assert {r["reason"] for r in rep["rejections"] if r["image"] == "photo.jpg"} == {
-        "DuplicatePhoto: already enrolled for Colin Powell"
+        "already enrolled for Colin Powell"
     }
     assert assert_stored_consistently(ctx, "que") == {"Colin Powell": 3, "Jos\\xe9": 2}
 
@@ -176,7 +192,8 @@ def test_the_enroll_task_creates_no_person_for_refused_input_and_reports_a_photo
     photo = [payloads.from_path(lfw_image("Colin_Powell", 1))]
     assert enroll_task(queue, {"display_name": "Colin Powell", "external_id": "cp"}, photo)["enrolled"] == 1
     refused = enroll_task(queue, {"display_name": "Copy Cat", "external_id": "cc"}, photo, duplicate_photos="refuse")
-    assert refused["images"][0]["reason"] == "DuplicatePhoto: already enrolled for Colin Powell"
+    assert refused["images"][0]["code"] == "duplicate_photo"
+    assert refused["images"][0]["reason"] == "already enrolled for Colin Powell"
     assert refused["person_id"] is None and ctx.db.persons.count_documents({"external_id": "cc"}) == 0
     warned = enroll_task(queue, {"display_name": "Copy Cat", "external_id": "cc"}, photo)
     assert (

@@ -86,10 +86,10 @@ def test_bad_photos_are_rejected_with_reasons_and_good_ones_still_enroll(ctx: Se
     result = enroll(ctx, PersonInput("Colin Powell"), images)
     by_name = {o.name: o for o in result.outcomes}
     assert by_name["Colin_Powell_0001.jpg"].status == "enrolled"
-    assert by_name["notes.txt"].reason.startswith("InvalidImage")
-    assert by_name["wall.jpg"].reason.startswith("NoFace")
-    assert by_name["group.jpg"].reason.startswith("MultipleFaces")
-    assert by_name["blurred.jpg"].reason.startswith("LowQuality") and by_name["blurred.jpg"].quality
+    assert by_name["notes.txt"].code == "invalid_image"
+    assert by_name["wall.jpg"].code == "no_face"
+    assert by_name["group.jpg"].code == "multiple_faces" and by_name["group.jpg"].reason.startswith("2 faces found")
+    assert by_name["blurred.jpg"].code == "low_quality" and by_name["blurred.jpg"].quality
     assert counts(ctx) == (1, 1)
     largest = enroll(
         ctx, PersonInput("Colin Powell"), [ImageInput("group.jpg", jpeg(group))], options=EnrollOptions("largest", 0.25)
@@ -222,7 +222,7 @@ def test_gallery_evaluation_runs_as_a_stored_job_and_is_repeatable(ctx: ServiceC
     subset = [r for r in rows if r.identity in people]
     first = evaluate_gallery(ctx, lfw, subset, "eval-small").report
     job = get_job(ctx, first["job_id"])
-    assert job["state"] == "done" and job["result"]["top1"] == first["top1"]
+    assert job.state == "done" and job.result is not None and job.result["top1"] == first["top1"]
     assert first["n_identities"] == len(people) and first["top1"] >= 0.9
     assert first["top1"] <= first["top3"] <= first["top5"]
     again = evaluate_gallery(ctx, lfw, subset, "eval-small").report

@@ -102,6 +102,6 @@ def test_a_frame_that_is_no_image_is_reported_and_low_quality_faces_are_skipped(
     enroll(fake_context, PersonInput("Ann"), [ImageInput("a.png", portrait(ANN))])
     group = photo(FaceSpec(ANN, 4, x=16, y=64), FaceSpec(BOB, texture=0, x=176, y=64), size=(256, 320))
     broken, frame = process_frames(fake_context, [b"not an image", group], "door", times=[T0, T0], min_quality=0.5)
-    assert broken.faces == [] and broken.error
+    assert broken.faces == [] and broken.error is not None and broken.error.code == "invalid_image"
     assert [f["identity"] for f in frame.faces] == ["Ann"] and frame.error is None
     assert fake_context.db.attendance.count_documents({}) == 1

@@ -34,8 +34,9 @@ def test_a_person_is_created_only_when_a_face_passes(fake_context: ServiceContex
     )
     assert refused.person_id is None and not refused.person_created and refused.display_name == "Ann"
     assert [o.status for o in refused.outcomes] == ["rejected", "rejected"]
-    assert refused.outcomes[0].reason.startswith("NoFace: ")
-    assert refused.outcomes[1].reason.startswith("LowQuality: ") and "blurred" in refused.outcomes[1].reason
+    assert [o.code for o in refused.outcomes] == ["no_face", "low_quality"]
+    assert refused.outcomes[0].reason.startswith("no face")
+    assert refused.outcomes[1].reason.startswith("quality ") and "blurred" in refused.outcomes[1].reason
     assert refused.outcomes[1].quality is not None and refused.outcomes[1].quality["score"] < 0.25
     assert stored(fake_context) == (0, 0, 0)
 
@@ -53,7 +54,7 @@ def test_a_person_is_created_only_when_a_face_passes(fake_context: ServiceContex
 
 def test_a_face_under_the_minimum_size_is_refused(fake_context: ServiceContext) -> None:
     result = enroll(fake_context, PersonInput("Ann"), [ImageInput("tiny.png", photo(FaceSpec(ANN, side=12)))])
-    assert result.person_id is None and result.outcomes[0].reason.startswith("FaceTooSmall: ")
+    assert result.person_id is None and result.outcomes[0].code == "face_too_small"
 
 
 def test_re_enrolling_the_same_photo_is_idempotent(fake_context: ServiceContext) -> None:
@@ -64,6 +65,7 @@ def test_re_enrolling_the_same_photo_is_idempotent(fake_context: ServiceContext)
     assert [o.status for o in again.outcomes] == ["already_enrolled"] * 3
     assert [o.face_id for o in again.outcomes[:2]] == [o.face_id for o in first.outcomes]
     assert again.outcomes[2].reason == "the same image is earlier in this request"
+    assert [o.code for o in again.outcomes] == [None] * 3
     assert stored(fake_context) == (1, 2, 2)
     by_id = enroll(fake_context, PersonInput("ignored", person_id=first.person_id), images[:1])
     assert by_id.outcomes[0].status == "already_enrolled" and stored(fake_context) == (1, 2, 2)
@@ -74,7 +76,7 @@ def test_the_same_photo_for_another_person_is_a_warning_or_refused(fake_context:
     refuse = options(fake_context, duplicate_photos="refuse")
     refused = enroll(fake_context, PersonInput("Bob"), [ImageInput("a.png", portrait(ANN))], options=refuse)
     assert refused.person_id is None and refused.outcomes[0].status == "rejected"
-    assert refused.outcomes[0].reason == "DuplicatePhoto: already enrolled for Ann"
+    assert (refused.outcomes[0].code, refused.outcomes[0].reason) == ("duplicate_photo", "already enrolled for Ann")
     assert stored(fake_context) == (1, 1, 1)
 
     warned = enroll(fake_context, PersonInput("Bob"), [ImageInput("a.png", portrait(ANN))])
@@ -105,7 +107,8 @@ def test_multi_face_photos_follow_the_policy(fake_context: ServiceContext) -> No
     # Bob in the middle, Ann smaller in a corner: the main face is Bob's.
     group = photo(FaceSpec(BOB, x=96, y=80, side=112), FaceSpec(ANN, x=8, y=8, side=48), size=(256, 320))
     refused = enroll(fake_context, PersonInput("Bob"), [ImageInput("group.png", group)])
-    assert refused.person_id is None and refused.outcomes[0].reason.startswith("MultipleFaces: 2 faces found")
+    assert refused.person_id is None and refused.outcomes[0].code == "multiple_faces"
+    assert refused.outcomes[0].reason.startswith("2 faces found")
 
     largest = options(fake_context, multi_face="largest")
     done = enroll(fake_context, PersonInput("Bob"), [ImageInput("group.png", group)], options=largest)

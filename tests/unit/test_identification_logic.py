@@ -112,7 +112,9 @@ def test_ranking_primary_faces_keeps_failures_in_the_answer(fake_context: Servic
     enroll_people(fake_context, {ANN: 2, BOB: 1})
     ranked = rank_primary_faces(fake_context, [("ann.png", portrait(ANN, 5)), ("none.png", blank())], top_k=2)
     by_name = {r["name"]: r for r in ranked}
-    assert str(by_name["none.png"]["error"]).startswith("NoFace: ") and by_name["none.png"]["ranked"] == []
+    error = by_name["none.png"]["error"]
+    assert isinstance(error, dict) and error["code"] == "no_face" and error["message"].startswith("no face found")
+    assert by_name["none.png"]["ranked"] == []
     rows = by_name["ann.png"]["ranked"]
     assert by_name["ann.png"]["error"] is None and isinstance(rows, list)
     assert [r[0] for r in rows] == [f"ext-{ANN}", f"ext-{BOB}"]

@@ -12,9 +12,10 @@ from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from model.errors import FaceregError, FaceTooSmall
+from model.errors import FaceregError, FaceTooSmall, InvalidImage, NoFace, error_info
 from model.quality import FaceQuality
 from model.zoo import ZOO
+from services.attendance.streams import FrameResult
 from services.config import Settings
 from services.dedup.duplicates import DuplicateGroup
 from services.registry.bulk import PersonPlan
@@ -277,8 +278,11 @@ def test_results_are_checked_and_keep_their_shape() -> None:
     assert reindex.dump_result(done) == done
     with pytest.raises(ValidationError):
         reindex.dump_result({**done, "surprise": 1})  # a result the API does not describe
-    ranked = [{"name": "a.jpg", "error": None, "ranked": [["emp-1", 0.5]]}]
+    no_face = {"name": "b.jpg", "error": error_info(NoFace("no face found")).to_dict(), "ranked": []}
+    ranked = [{"name": "a.jpg", "error": None, "ranked": [["emp-1", 0.5]]}, no_face]
     assert TASKS["search_batch"].dump_result(ranked) == ranked
+    with pytest.raises(ValidationError):  # an item's error is a code and a message
+        TASKS["search_batch"].dump_result([{**no_face, "error": "NoFace: no face found"}])
 
 
 def test_the_services_results_fit_the_result_models() -> None:
@@ -286,14 +290,18 @@ def test_the_services_results_fit_the_result_models() -> None:
     quality = FaceQuality(0.99, 120.0, 300.0, 5.0, 1.0, 0.9).to_dict()
     outcomes = [
         ImageOutcome("a.jpg", "enrolled", "", "f1", quality, ("looks like Bob",)),
-        ImageOutcome("b.jpg", "rejected", "NoFace: no face found"),
+        ImageOutcome("b.jpg", "rejected", "no face found", code="no_face"),
     ]
     enrolled = EnrollmentResult("p1", "Ann", "g", True, outcomes).to_dict()
     assert TASKS["enroll"].dump_result(enrolled) == enrolled
     face = FaceIdentity([1.0, 2.0, 3.0, 4.0], 0.8, [Match("p1", "Ann", 0.7, "f1")], "p1", "Ann", 0.7, 0.4)
     identified = {"image": "x.jpg", "faces": [face.to_dict()]}
     assert TASKS["identify"].dump_result(identified) == identified
-    frames = [{"index": 0, "faces": [{**face.to_dict(), "event_id": None}], "error": None}]
+    frames = [
+        FrameResult(0, [{**face.to_dict(), "event_id": None}]).to_dict(),
+        FrameResult(1, [], error_info(InvalidImage("not an image"))).to_dict(),
+    ]
+    assert frames[1]["error"] == {"code": "invalid_image", "message": "not an image"}
     assert TASKS["process_frames"].dump_result(frames) == frames
     report = ReconcileReport("g", 2, 2, 0, 0, 0, 0, 2).to_dict()
     assert TASKS["reconcile"].dump_result(report) == report

@@ -12,17 +12,22 @@ import pytest
 
 from services.errors import NotFound
 from services.storage.records import (
+    LEGACY_REASON_CODES,
     AttendanceEvent,
+    AuditEntry,
     Consent,
     Face,
     Gallery,
+    Job,
     Person,
     Record,
     RejectionRecord,
     Review,
     find_or_raise,
+    legacy_reason,
     set_or_raise,
 )
+from workers.errors import BY_CODE
 
 T0 = datetime(2026, 3, 11, 4, 10, 0, 123000, tzinfo=UTC)
 T1 = datetime(2026, 3, 12, 23, 59, 59, 999000, tzinfo=UTC)
@@ -64,8 +69,15 @@ OPEN_REVIEW = Review("default:p1:p2", "default", ["p1", "p2"], ["f1", "f2"], 0.7
 DECIDED_REVIEW = Review(
     "default:p1:p2", "default", ["p1", "p2"], ["f1", "f2"], 0.71, "merged", T0, T1, "admin", T1, {"faces_moved": 2}
 )
-REJECTION = RejectionRecord("default:emp-7:ab", "default", "emp-7", "ann.jpg", "NoFace: none", T0, "/in/ann.jpg")
-UNREAD = RejectionRecord("default:emp-7:file:x.jpg", "default", "emp-7", "x.jpg", "InvalidImage: x", T0)
+REJECTION = RejectionRecord(
+    "default:emp-7:ab", "default", "emp-7", "ann.jpg", "no face found", "no_face", T0, "/in/ann.jpg"
+)
+UNREAD = RejectionRecord("default:emp-7:file:x.jpg", "default", "emp-7", "x.jpg", "not an image", "invalid_image", T0)
+ENTRY = AuditEntry(T0, "admin", "person.erase", "p1", {"faces": 2, "why": {"request": "r-9"}})
+QUEUED = Job(
+    "j1", "gallery_evaluation", {"gallery": "eval", "root": "/data"}, "admin", "queued", 0, 0, None, None, T0, T0
+)
+DONE = Job("j2", "gallery_evaluation", {"gallery": "eval"}, "worker", "done", 8, 8, {"top1": 0.75}, None, T0, T1)
 RECORDS = [
     PERSON,
     Person("p2", "Bo", None, None, T0, T0),
@@ -76,6 +88,9 @@ RECORDS = [
     DECIDED_REVIEW,
     REJECTION,
     UNREAD,
+    ENTRY,
+    QUEUED,
+    DONE,
 ]
 
 
@@ -149,6 +164,36 @@ def test_documents_keep_their_stored_layout() -> None:
         "created_at": T0,
         "updated_at": T1,
     }
+    assert ENTRY.to_doc() == {  # MongoDB gives it an ObjectId
+        "time": T0,
+        "actor": "admin",
+        "action": "person.erase",
+        "subject": "p1",
+        "details": {"faces": 2, "why": {"request": "r-9"}},
+    }
+    assert QUEUED.to_doc() == {
+        "_id": "j1",
+        "kind": "gallery_evaluation",
+        "params": {"gallery": "eval", "root": "/data"},
+        "actor": "admin",
+        "state": "queued",
+        "done": 0,
+        "total": 0,
+        "result": None,
+        "error": None,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    assert REJECTION.to_doc() == {
+        "_id": "default:emp-7:ab",
+        "gallery": "default",
+        "external_id": "emp-7",
+        "image": "ann.jpg",
+        "reason": "no face found",
+        "code": "no_face",
+        "time": T0,
+        "path": "/in/ann.jpg",
+    }
     assert EVENT.to_doc() == {
         "_id": "e1",
         "person_id": None,
@@ -188,6 +233,29 @@ def test_reading_ignores_undeclared_fields_and_fills_absent_optional_ones() -> N
     assert Face.from_doc(face).source_name == ""
     with pytest.raises(KeyError):
         Face.from_doc({k: v for k, v in FACE.to_doc().items() if k != "gallery"})
+
+
+def test_an_audit_entry_is_read_without_its_object_id() -> None:
+    assert AuditEntry.from_doc({**ENTRY.to_doc(), "_id": object()}) == ENTRY
+
+
+def test_a_rejection_stored_before_codes_is_read_with_the_code_of_its_prefix() -> None:
+    """The upgrade path: such a document holds only `reason` = "Type: message"."""
+    old = {k: v for k, v in REJECTION.to_doc().items() if k != "code"}
+    read = RejectionRecord.from_doc({**old, "reason": "NoFace: no face found"})
+    assert_same(read, REJECTION)
+    outside = RejectionRecord.from_doc({**old, "reason": "OutsideInputRoots: /etc/x: not under /data"})
+    assert (outside.code, outside.reason) == ("outside_input_roots", "/etc/x: not under /data")
+    duplicate = RejectionRecord.from_doc({**old, "reason": "DuplicatePhoto: already enrolled for Ann Lee"})
+    assert (duplicate.code, duplicate.reason) == ("duplicate_photo", "already enrolled for Ann Lee")
+    assert legacy_reason("Gremlins: in the works") == ("error", "Gremlins: in the works")
+    assert legacy_reason("no prefix") == ("error", "no prefix")
+
+
+def test_every_legacy_reason_name_is_the_class_of_its_code() -> None:
+    assert {name: BY_CODE[code].__name__ for name, code in LEGACY_REASON_CODES.items()} == {
+        name: name for name in LEGACY_REASON_CODES
+    }
 
 
 class OneDocument:
