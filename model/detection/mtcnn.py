@@ -4,7 +4,7 @@ a copy of facenet's cascade (`detect_face`) whose memory does not grow with the 
 facenet keeps every stage-1 candidate and cuts each out into a list that is then concatenated: a 2.1 MP
 photo tiled with 40 px faces makes thousands, +880 MB and 17 s on one core. Here each stage passes on at
 most `MAX_CANDIDATES`, crops are written into one preallocated tensor and RNet/ONet run in batches of
-`BATCH`. Below the bound the boxes, landmarks and scores are facenet's (tests/unit/test_mtcnn_bounded.py).
+`BATCH`. Below the bound the boxes, landmarks and scores are facenet's (tests/integration/test_mtcnn_bounded.py).
 """
 
 from __future__ import annotations
