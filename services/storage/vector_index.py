@@ -6,13 +6,15 @@ in-memory one for the fast unit tests. tests/integration/test_vector_index_contr
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 import chromadb
+import chromadb.errors
 import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.config import Settings as ChromaSettings
@@ -95,6 +97,27 @@ def open_client(
 SYNC_ID = "__facereg_sync__"
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _transient(
+    method: Callable[Concatenate[ChromaIndex, P], R],
+) -> Callable[Concatenate[ChromaIndex, P], R]:
+    """Chroma's internal errors as StorageUnavailable, which tasks retry with backoff. Measured: a worker of an
+    embedded Chroma killed while it wrote leaves the next reader "Error creating hnsw segment reader: Nothing found
+    on disk" for a moment (tests/integration/test_workers.py kills one mid-run)."""
+
+    @functools.wraps(method)
+    def guarded(self: ChromaIndex, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except chromadb.errors.InternalError as exc:
+            raise StorageUnavailable(f"ChromaDB failed ({exc}); the task is retried") from exc
+
+    return guarded
+
+
 class ChromaIndex:
     """The index in ChromaDB (HNSW, approximate): an HTTP server, or embedded on disk under the data dir."""
 
@@ -108,6 +131,7 @@ class ChromaIndex:
             name, embedding_function=None, configuration=cast(Any, {"hnsw": dict(HNSW)})
         )
 
+    @_transient
     def upsert(self, name: str, ids: Sequence[str], vectors: FloatArray, person_ids: Sequence[str]) -> None:
         col = self._collection(name)
         for start in range(0, len(ids), MAX_BATCH):
@@ -118,12 +142,14 @@ class ChromaIndex:
                 metadatas=[{"person_id": p} for p in person_ids[start:end]],
             )
 
+    @_transient
     def delete(self, name: str, ids: Sequence[str]) -> None:
         if ids:
             col = self._collection(name)
             for start in range(0, len(ids), MAX_BATCH):
                 col.delete(ids=list(ids[start : start + MAX_BATCH]))
 
+    @_transient
     def query(self, name: str, vectors: FloatArray, k: int) -> list[list[Hit]]:
         col = self._collection(name)
         if self.embedded:
@@ -147,6 +173,7 @@ class ChromaIndex:
             for ids, metas, dists in zip(res["ids"], res["metadatas"], res["distances"], strict=True)
         ]
 
+    @_transient
     def ids(self, name: str) -> set[str]:
         col = self._collection(name)
         out: set[str] = set()
@@ -158,12 +185,14 @@ class ChromaIndex:
                 return out
             offset += MAX_BATCH
 
+    @_transient
     def vectors(self, name: str, ids: Sequence[str]) -> dict[str, FloatArray]:
         if not ids:
             return {}
         got = self._collection(name).get(ids=list(ids), include=["embeddings"])
         return {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"], strict=True)}
 
+    @_transient
     def count(self, name: str) -> int:
         return int(self._collection(name).count())
 
