@@ -27,7 +27,8 @@ STATE_LABELS = {
 
 @st.cache_resource(show_spinner=False)
 def _client(redis_url: str, install: str) -> TaskClient:
-    """One task client per server process, broker and install."""
+    """One task client per server process, broker and install: the arguments are only the cache key, the client is
+    built from the settings they come from."""
     return TaskClient(settings())
 
 
