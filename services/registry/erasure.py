@@ -1,4 +1,5 @@
-"""Erasure of a person: records, vectors, stored images, attendance snapshots; an audit entry remains."""
+"""Erasure of a person: records, vectors, stored images, attendance snapshots, claims and presence; an audit entry
+remains."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from services.context import ServiceContext
 from services.registry.galleries import get_gallery
 from services.registry.persons import get_person
+from services.storage.attendance_writes import forget_person, roll_forward
 from services.storage.audit import audit
 from services.storage.face_writes import delete_faces
 from services.storage.records import AttendanceEvent, Face
@@ -54,6 +56,7 @@ def erase_face(ctx: ServiceContext, face_id: str, actor: str = "system") -> Face
 
 
 def _erase_attendance(ctx: ServiceContext, person_id: str) -> tuple[int, int]:
+    roll_forward(ctx, person_id)  # an event claimed by a writer that died is an event too: erased like the others
     events = [AttendanceEvent.from_doc(d) for d in ctx.db.attendance.find({"person_id": person_id})]
     snapshots = 0
     for e in events:
@@ -63,8 +66,13 @@ def _erase_attendance(ctx: ServiceContext, person_id: str) -> tuple[int, int]:
     if ctx.settings.erase_attendance == "delete":
         ctx.db.attendance.delete_many({"person_id": person_id})
     else:
+        # Anonymised: no name, no face; embeddings (kept on unknown events only) are biometric, never kept.
         ctx.db.attendance.update_many(
             {"person_id": person_id},
-            {"$set": {"person_id": None, "display_name": None, "erased": True, "snapshot_path": None}},
+            {
+                "$set": {"person_id": None, "display_name": None, "erased": True, "snapshot_path": None},
+                "$unset": {"embeddings": ""},
+            },
         )
+    forget_person(ctx, person_id)  # their cooldown claims (and the event copies in them) and arrival/departure days
     return len(events), snapshots

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
@@ -25,6 +25,9 @@ class Collections:
     audit: Collection[Doc]
     dedup_reviews: Collection[Doc]
     rejections: Collection[Doc]
+    # services.storage.attendance_writes: the cooldown claims and the arrival/departure per day.
+    attendance_claims: Collection[Doc]
+    attendance_presence: Collection[Doc]
 
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -54,6 +57,13 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("person_id", ASCENDING), ("source", ASCENDING), ("time", DESCENDING)], name="person_source_time"),
         IndexModel([("source", ASCENDING), ("time", DESCENDING)], name="source_time"),
     ],
+    # Claims are found by `_id` ("<person>|<source>"); by person for erasure.
+    "attendance_claims": [IndexModel([("person_id", ASCENDING)], name="person")],
+    # Presence is upserted by `_id` ("<person>|<source>|<day>"); read by time (reports) and by person (erasure).
+    "attendance_presence": [
+        IndexModel([("last_seen", ASCENDING)], name="last_seen"),
+        IndexModel([("person_id", ASCENDING), ("day", ASCENDING)], name="person_day"),
+    ],
     "jobs": [IndexModel([("created_at", DESCENDING)], name="created"), IndexModel([("kind", ASCENDING)], name="kind")],
     "audit": [IndexModel([("time", DESCENDING)], name="time"), IndexModel([("subject", ASCENDING)], name="subject")],
     "dedup_reviews": [IndexModel([("gallery", ASCENDING), ("status", ASCENDING)], name="gallery_status")],
@@ -81,12 +91,8 @@ def connect(uri: str, timeout_ms: int = 5000) -> Database[Doc]:
 
 
 def collections(db: Database[Doc]) -> Collections:
-    return Collections(
-        *(
-            db[name]
-            for name in ("persons", "faces", "attendance", "galleries", "jobs", "audit", "dedup_reviews", "rejections")
-        )
-    )
+    """Each collection named as its field of `Collections`."""
+    return Collections(**{f.name: db[f.name] for f in fields(Collections)})
 
 
 def ensure_indexes(db: Database[Doc]) -> None:

@@ -225,6 +225,16 @@ class AttendanceEvent(Record):
     time: datetime
     similarity: float
     snapshot_path: str | None
+    # From the realtime script (services.attendance.events.Sighting); absent from older events and frame events.
+    gallery: str | None = field(default=None, metadata=OMIT_NONE)
+    run_id: str | None = field(default=None, metadata=OMIT_NONE)  # one run of the realtime script on one source
+    track_id: int | None = field(default=None, metadata=OMIT_NONE)  # the tracker's id within the run
+    first_frame: int | None = field(default=None, metadata=OMIT_NONE)  # the track's first and last frame index
+    last_frame: int | None = field(default=None, metadata=OMIT_NONE)
+    first_seen: datetime | None = field(default=None, metadata=OMIT_NONE)  # the track's first and last frame time
+    last_seen: datetime | None = field(default=None, metadata=OMIT_NONE)
+    # Unknown events only: the track's best few embeddings (biometric: dropped on erasure).
+    embeddings: list[list[float]] | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, slots=True)
