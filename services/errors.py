@@ -41,3 +41,9 @@ class StorageUnavailable(ServiceError):
     """MongoDB or ChromaDB cannot be reached."""
 
     code = "storage_unavailable"
+
+
+class SourceUnavailable(ServiceError):
+    """A camera, stream, video file or folder of frames that cannot be opened or delivers no frame."""
+
+    code = "source_unavailable"

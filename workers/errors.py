@@ -26,7 +26,15 @@ from model.errors import (
 )
 from model.evaluation.metrics import MetricError
 from model.evaluation.protocols import DatasetError
-from services.errors import Conflict, ContractMismatch, DuplicatePhoto, NotFound, ServiceError, StorageUnavailable
+from services.errors import (
+    Conflict,
+    ContractMismatch,
+    DuplicatePhoto,
+    NotFound,
+    ServiceError,
+    SourceUnavailable,
+    StorageUnavailable,
+)
 from services.search.verification import InvalidThreshold
 from services.storage.input_paths import InputRefused, OutsideInputRoots
 
@@ -86,6 +94,7 @@ ERRORS: tuple[type[FaceregError], ...] = (
     ModelUnavailable,
     WeightsMismatch,
     StorageUnavailable,
+    SourceUnavailable,
     QueueUnavailable,
     InternalError,
 )
