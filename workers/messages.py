@@ -55,6 +55,8 @@ MAX_ENROLL_IMAGES = 64  # one person's photos in one enroll message
 MAX_PERSON_IMAGES = 1024  # one person of a bulk chunk (a folder enrolled whole: LFW's largest has 530)
 MAX_BATCH = 64  # persons of a bulk chunk, images of a search batch
 MAX_FRAMES = 256
+MAX_DIM = 4096  # an embedding's length
+MAX_KEPT = 16  # embeddings kept with an unknown sighting
 MAX_TOP_K = 100
 MAX_TIME = 64
 SHOWN = 40  # the longest value echoed in an error
@@ -313,6 +315,50 @@ class ProcessFramesArgs(TaskArgs):
         return self
 
 
+class RecogniseChipsArgs(TaskArgs):
+    """Aligned face chips from a camera (ArcFace template, the gallery model's input size, PNG or JPEG),
+    embedded in one batch and searched: the realtime script's faces. Nothing is written."""
+
+    chips: Annotated[list[ImageMessage], Field(min_length=1, max_length=MAX_BATCH)]
+    gallery: AnyGallery = None
+    top_k: TopK = 3
+
+
+Embedding = Annotated[list[Annotated[float, Field(ge=-1.0, le=1.0)]], Field(min_length=1, max_length=MAX_DIM)]
+
+
+class SightingMessage(Message):
+    """A face track whose identity the realtime script decided (person_id null: an unknown visitor)."""
+
+    key: Annotated[str, _text(1, MAX_TEXT, description="unique per track: a repeat logs nothing more")]
+    person_id: PersonId | None
+    display_name: Text | None = None
+    source: DisplayName
+    gallery: GalleryName
+    time: AwareTime
+    similarity: Similarity
+    run_id: Annotated[str, _text(1, 64)]
+    track_id: Annotated[int, Field(ge=0)]
+    first_frame: Annotated[int, Field(ge=0)]
+    last_frame: Annotated[int, Field(ge=0)]
+    first_seen: AwareTime
+    last_seen: AwareTime
+    snapshot: ImageMessage | None = None
+    embeddings: Annotated[list[Embedding], Field(max_length=MAX_KEPT)] | None = Field(
+        default=None, description="an unknown visitor's best embeddings"
+    )
+
+
+class LogSightingsArgs(TaskArgs):
+    """Decided tracks logged as attendance: one event per person and camera within the cooldown (atomic
+    across scripts and workers), each unknown track one event; arrival and departure kept per day."""
+
+    sightings: Annotated[list[SightingMessage], Field(min_length=1, max_length=MAX_BATCH)]
+    cooldown_s: Annotated[float, Field(ge=0.0, le=7 * 24 * 3600.0)] | None = Field(
+        default=None, description="default: the worker's FACEREG_ATTENDANCE_COOLDOWN_S"
+    )
+
+
 class GalleryEvaluationArgs(TaskArgs):
     """A Top-K evaluation from a split CSV (the `evaluate` task with a csv source); its job record tells."""
 
@@ -446,6 +492,18 @@ class FrameResult(Result):
     error: ItemError | None = Field(description="the frame could not be read; no face is not an error")
 
 
+class ChipResult(Result):
+    matches: list[Match] = Field(description="the Top-K persons, best first")
+    threshold: float = Field(description="the gallery's 1:N threshold")
+    vector: list[float] = Field(description="the chip's embedding")
+
+
+class LoggedSighting(Result):
+    key: str
+    status: Literal["logged", "cooldown"] = Field(description="cooldown: the person was logged at this camera lately")
+    event_id: str | None = Field(description="the event (a repeat of a logged key names the same one)")
+
+
 class EnrollmentCounts(Result):
     persons: int
     enrolled: int
@@ -555,6 +613,8 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("verify", VerifyArgs, VerifyResult),
         TaskSpec("search_batch", SearchBatchArgs, list[RankedProbe]),
         TaskSpec("process_frames", ProcessFramesArgs, list[FrameResult]),
+        TaskSpec("recognise_chips", RecogniseChipsArgs, list[ChipResult]),
+        TaskSpec("log_sightings", LogSightingsArgs, list[LoggedSighting], IO),
         TaskSpec("gallery_evaluation", GalleryEvaluationArgs, EvaluationReport),
         TaskSpec("evaluate", EvaluateArgs, EvaluationReport),
         TaskSpec("image_duplicates", GalleryArgs, ImageDuplicatesResult),

@@ -17,6 +17,8 @@ from pymongo.errors import ConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from model.errors import FaceregError, error_info
+from services.attendance.events import record_sighting
+from services.attendance.recognition import recognise_chips as recognise
 from services.attendance.streams import process_frames as process_stream_frames
 from services.context import ServiceContext
 from services.dedup.duplicates import find_gallery_duplicates, scan_identity_candidates
@@ -31,7 +33,7 @@ from services.registry.galleries import get_gallery
 from services.registry.inspection import inspect_photo
 from services.search.identification import identify_image, rank_primary_faces
 from services.search.verification import compare
-from workers import payloads
+from workers import payloads, realtime
 from workers.errors import InternalError, TaskError, error_of
 from workers.messages import (
     TASKS,
@@ -44,8 +46,10 @@ from workers.messages import (
     IdentifyArgs,
     ImageMessage,
     InspectArgs,
+    LogSightingsArgs,
     PersonMessage,
     ProcessFramesArgs,
+    RecogniseChipsArgs,
     ReindexArgs,
     SearchBatchArgs,
     VerifyArgs,
@@ -220,3 +224,19 @@ def reconcile(self: Task, m: GalleryArgs) -> dict[str, Any]:
 def dedup_scan(self: Task, m: DedupScanArgs) -> dict[str, Any]:
     found = scan_identity_candidates(get_context(), m.gallery, m.threshold)
     return {"gallery": m.gallery, "new_candidates": found}
+
+
+@task()
+def recognise_chips(self: Task, m: RecogniseChipsArgs) -> list[dict[str, Any]]:
+    ctx = get_context()
+    chips = [realtime.read_image(c) for c in m.chips]
+    return [realtime.chip_result(c) for c in recognise(ctx, m.gallery or ctx.settings.gallery, chips, m.top_k)]
+
+
+@task()
+def log_sightings(self: Task, m: LogSightingsArgs) -> list[dict[str, Any]]:
+    """Idempotent: each sighting's key logs it once, however often it is sent."""
+    ctx = get_context()
+    return [
+        realtime.logged_result(s.key, record_sighting(ctx, realtime.sighting_of(s), m.cooldown_s)) for s in m.sightings
+    ]

@@ -74,14 +74,21 @@ def search_vectors(ctx: ServiceContext, gallery: Gallery, vectors: FloatArray, t
     return [aggregate_by_person(h, top_k) for h in raw]
 
 
+def ranked_matches(ctx: ServiceContext, gallery: Gallery, vectors: FloatArray, top_k: int = 5) -> list[list[Match]]:
+    """Top-K persons per query vector, with their names, best first."""
+    per_vector = search_vectors(ctx, gallery, vectors, top_k)
+    names = names_of(ctx, {h.person_id for hits in per_vector for h in hits})
+    return [
+        [Match(h.person_id, names.get(h.person_id, "?"), h.similarity, h.face_id) for h in hits] for hits in per_vector
+    ]
+
+
 def decide(ctx: ServiceContext, gallery: Gallery, faces: Sequence[FaceEmbedding], top_k: int = 5) -> list[FaceIdentity]:
     if not faces:
         return []
-    per_face = search_vectors(ctx, gallery, np.stack([f.vector for f in faces]), top_k)
-    names = names_of(ctx, {h.person_id for hits in per_face for h in hits})
+    per_face = ranked_matches(ctx, gallery, np.stack([f.vector for f in faces]), top_k)
     out = []
-    for face, hits in zip(faces, per_face, strict=True):
-        matches = [Match(h.person_id, names.get(h.person_id, "?"), h.similarity, h.face_id) for h in hits]
+    for face, matches in zip(faces, per_face, strict=True):
         best = matches[0] if matches else None
         known = best is not None and best.similarity >= gallery.identify_threshold
         out.append(

@@ -79,6 +79,23 @@ def counts(db: Database[Any]) -> dict[str, int]:
     return {name: db[name].count_documents({}) for name in sorted(db.list_collection_names())}
 
 
+SIGHTING = {
+    "key": "door-1/run/7",
+    "person_id": None,
+    "source": "door-1",
+    "gallery": "fuzz",
+    "time": TIME,
+    "similarity": 0.2,
+    "run_id": "run",
+    "track_id": 7,
+    "first_frame": 10,
+    "last_frame": 40,
+    "first_seen": TIME,
+    "last_seen": TIME,
+    "embeddings": [[0.6, 0.8]],
+}
+
+
 def valid_messages(lfw_image: Img) -> dict[str, tuple[Any, ...]]:
     """One valid message per task (checked against its schema below): the fuzzing changes one thing each."""
     img = payloads.from_path(lfw_image("Tony_Blair", 1))
@@ -91,6 +108,8 @@ def valid_messages(lfw_image: Img) -> dict[str, tuple[Any, ...]]:
         "verify": (img, img, "fuzz"),
         "search_batch": ([img], "fuzz", 5),
         "process_frames": ([img], "door-1", "fuzz", [TIME], 3),
+        "recognise_chips": ([img], "fuzz", 3),
+        "log_sightings": ([SIGHTING], 60.0),
         "gallery_evaluation": (root, f"{root}/split.csv", "fuzz", "job-1"),
         "evaluate": ({"kind": "folder", "root": root, "enroll_per_person": 1, "max_persons": 0}, "fuzz", "job-2"),
         "image_duplicates": ("fuzz",),
@@ -100,13 +119,22 @@ def valid_messages(lfw_image: Img) -> dict[str, tuple[Any, ...]]:
     }
 
 
+def is_valid(task: str, args: tuple[Any, ...]) -> bool:
+    try:
+        TASKS[task].args.parse(task, args, {})
+    except InvalidTaskMessage:
+        return False
+    return True
+
+
 def fuzzed(valid: dict[str, tuple[Any, ...]]) -> list[tuple[Message, str]]:
     """(message, what its error must say) for every task: each argument replaced by each wrong value,
     nothing at all, one argument too many, an unknown keyword; then the known cases of the issue."""
     out: list[tuple[Message, str]] = []
     for task, args in valid.items():
         for i in range(len(args)):
-            out += [((task, (*args[:i], bad, *args[i + 1 :]), {}), "") for bad in WRONG]
+            mutated = [(*args[:i], bad, *args[i + 1 :]) for bad in WRONG]
+            out += [((task, m, {}), "") for m in mutated if not is_valid(task, m)]  # 12345 s is a fine cooldown
         out += [((task, (), {}), ": missing"), ((task, (*args, "extra"), {}), "takes at most")]
         out.append(((task, args, {"__proto__": BIG}), "__proto__: not expected"))
     img = valid["identify"][0]

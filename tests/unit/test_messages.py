@@ -211,7 +211,7 @@ def test_many_problems_are_counted_not_listed() -> None:
 def test_every_task_checks_its_message_before_any_work() -> None:
     """No worker context exists in this process: a task that reached its work would fail otherwise."""
     names = {n.removeprefix("workers.tasks.") for n in tasks.app.tasks if n.startswith("workers.tasks.")}
-    assert names == set(TASKS) and len(names) == 13
+    assert names == set(TASKS) and len(names) == 15
     for name in names:
         task = tasks.app.tasks[TASKS[name].celery_name]
         with pytest.raises(InvalidTaskMessage, match=f"^{name}: "):
@@ -314,4 +314,5 @@ def test_queues_follow_the_task_table() -> None:
     assert [q.name for q in conf["task_queues"]] == queue_names("site") == ["site.embed", "site.io"]
     routes = {name: route["queue"] for name, route in conf["task_routes"].items()}
     assert routes == {spec.celery_name: f"site.{spec.queue}" for spec in TASKS.values()}
-    assert {n for n, q in routes.items() if q == "site.io"} == {"workers.tasks.reconcile", "workers.tasks.dedup_scan"}
+    io = {n for n, q in routes.items() if q == "site.io"}
+    assert io == {"workers.tasks.reconcile", "workers.tasks.dedup_scan", "workers.tasks.log_sightings"}
