@@ -33,5 +33,6 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("evaluation.py", "Gallery evaluation", ":material/leaderboard:"),
     PageSpec("duplicates.py", "Duplicates", ":material/difference:"),
     PageSpec("attendance.py", "Attendance", ":material/event_available:"),
+    PageSpec("cameras.py", "Cameras", ":material/videocam:"),
     PageSpec("settings.py", "Settings", ":material/settings:"),
 )

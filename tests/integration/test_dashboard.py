@@ -35,6 +35,7 @@ PAGES = {
     "evaluation": "Gallery evaluation",
     "duplicates": "Duplicates",
     "attendance": "Attendance",
+    "cameras": "Cameras",
     "settings": "Settings",
 }
 Img = Callable[[str, int], Path]

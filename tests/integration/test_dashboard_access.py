@@ -5,7 +5,7 @@ and when the user's password changes or the user is removed. Clock moves use tim
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,8 +13,9 @@ import time_machine
 from streamlit.testing.v1 import AppTest
 
 from dashboard.auth import User, remove_user, set_user
-from dashboard.navigation import PAGES
+from dashboard.navigation import PAGES, VIEWS
 from model.pipeline import FacePipeline
+from services.attendance.cameras import Heartbeat, publish
 from services.config import Settings
 from services.context import ServiceContext, open_context
 from services.registry.enrollment import ImageInput, enroll
@@ -90,6 +91,26 @@ def test_signing_in_opens_the_pages_and_signing_out_closes_them(ctx: ServiceCont
     assert_sign_in_only(at)
     assert "You are signed out." in texts(at)
     assert audit_actions(ctx, "user:victor")[-2:] == ["signin", "signout"]
+
+
+def test_a_cameras_live_frame_shows_only_to_a_signed_in_session(ctx: ServiceContext, lfw: Path) -> None:
+    frame = (lfw / "images" / "Colin_Powell" / "Colin_Powell_0002.jpg").read_bytes()
+    when = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)  # what the page shows is the same whether up or down
+    publish(ctx, Heartbeat("door-cam", "running", 25.0, when, 1, 0, 100, 0, "run-1", "gatehost", 1), when, frame)
+    at = start(None)
+    assert_sign_in_only(at)
+    assert "door-cam" not in texts(at)
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("views/cameras.py")
+    at = AppTest.from_file(str(VIEWS / "cameras.py"), default_timeout=60).run()  # the page file on its own
+    assert [w.value for w in at.warning] == ["Sign in to continue."] and not at.image and not at.dataframe
+    at = sign_in(start(None), "victor", PASSWORDS["victor"])
+    at.switch_page("views/cameras.py").run()
+    assert [t.value for t in at.title] == ["Cameras"] and len(at.image) == 1
+    assert list(at.dataframe[0].value["camera"]) == ["door-cam"]
+    at.sidebar.button(key="logout").click().run()
+    assert_sign_in_only(at)
+    assert "door-cam" not in texts(at)
 
 
 def test_wrong_passwords_over_two_sessions_lock_the_user_until_it_expires(ctx: ServiceContext) -> None:
