@@ -25,6 +25,7 @@ from services.reports.attendance import report_csv
 from services.reports.exports import safe_cell
 
 SNAPSHOT_COLUMNS = 6
+EVENT_ROWS = 500  # the newest events listed; the CSV export has them all
 
 
 def render() -> None:
@@ -51,6 +52,7 @@ def render() -> None:
     st.caption(f"{len(found)} event(s) from {start} to {end} ({tz}).")
     daily_chart(found, start, end, tz)
     per_person(start, end, src, pid, tz)
+    event_log(found, tz)
     unknown_faces([e for e in found if e.person_id is None and e.snapshot_path], tz)
     st.download_button(
         "Export CSV",
@@ -121,6 +123,37 @@ def per_person(start: date, end: date, source: str | None, person_id: str | None
         for pid, s in summary.items()
     ]
     st.dataframe(sorted(table, key=lambda row: str(row["person"])), hide_index=True)
+    st.subheader("Arrivals and departures")
+    st.dataframe(
+        [
+            {
+                "day": r.day.isoformat(),
+                "person": safe_cell(r.display_name),
+                "arrival": f"{r.first_seen:%H:%M:%S}",
+                "departure": f"{r.last_seen:%H:%M:%S}",
+                "events": r.count,
+            }
+            for r in sorted(rows, key=lambda r: (r.day, r.first_seen), reverse=True)
+        ],
+        hide_index=True,
+    )
+
+
+def event_log(found: list[AttendanceEvent], tz: tzinfo) -> None:
+    """The newest events: when, where, who (or unknown), how similar."""
+    st.subheader(f"Events ({len(found)})")
+    st.dataframe(
+        [
+            {
+                "time": f"{e.time.astimezone(tz):%Y-%m-%d %H:%M:%S}",
+                "camera": safe_cell(e.source),
+                "person": safe_cell(e.display_name) if e.person_id else "unknown",
+                "similarity": round(e.similarity, 3),
+            }
+            for e in found[:EVENT_ROWS]
+        ],
+        hide_index=True,
+    )
 
 
 def unknown_faces(found: list[AttendanceEvent], tz: tzinfo) -> None:
