@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -430,7 +431,8 @@ def draw(frame: Float, t: float, walkers: list[Walker], photos: list[Float], mas
 
 
 def make_video(out_dir: Path, lfw_root: Path, options: VideoOptions) -> VideoTruth:
-    """Write out_dir/video.mp4 and out_dir/truth.json; return the truth."""
+    """Write out_dir/video.mp4, out_dir/truth.json and out_dir/enroll/ (the enrolled people's other photos);
+    return the truth."""
     rng = np.random.default_rng(options.seed)
     cast = choose_cast(lfw_root, options, rng)
     walkers = [Walker(v, _motion(v, options, rng), _look(v, rng)) for v in plan_visits(options, rng)]
@@ -461,7 +463,17 @@ def make_video(out_dir: Path, lfw_root: Path, options: VideoOptions) -> VideoTru
     truth = _truth(options, cast, boxes, [w.visit for w in walkers])
     truth.validate()
     truth.save(out_dir / "truth.json")
+    write_enroll_folder(truth, out_dir / "enroll")
     return truth
+
+
+def write_enroll_folder(truth: VideoTruth, folder: Path) -> None:
+    """Copies of the enrolled people's enrollment photos as <person>/<images>, for `build_database.py`."""
+    for person in truth.people:
+        if person.enrolled:
+            (folder / person.name).mkdir(parents=True, exist_ok=True)
+            for image in map(Path, person.enroll_images):
+                shutil.copyfile(image, folder / person.name / image.name)
 
 
 def main() -> int:
