@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import uuid
@@ -40,7 +39,7 @@ from scripts.cli_args import POSITIVE, bounded_float, bounded_int
 from services.attendance import cameras
 from services.attendance.capture import FrameSource, default_camera_name, open_source, quiet_video_backend
 from services.attendance.inline import InlineBackend
-from services.attendance.realtime import Backend, Heartbeat, RealtimeOptions, RealtimeSession, Stats, summarise
+from services.attendance.realtime import Backend, RealtimeOptions, RealtimeSession, Stats, summarise
 from services.attendance.recognition import chip_size
 from services.attendance.voting import VoteRules
 from services.config import Settings, get_settings
@@ -210,44 +209,28 @@ def _camera(
         path = args.record if len(args.sources) == 1 else args.record.with_stem(f"{args.record.stem}-{name}")
         recorder = Recorder(path, source.stats().source_fps or 25.0)
     detector = create_detector(args.detector, settings.model_dir)
-    publish = _publisher(ctx, name, run_id)
     session = RealtimeSession(
         source,
         detector,
         backend,
         options,
         on_event=_events_printer(args.json_events),
-        on_heartbeat=publish,
+        on_heartbeat=_publisher(ctx),
         on_frame=_frame_sink(recorder, name, args.show),
     )
     return Camera(name, source, session, recorder)
 
 
-def _publisher(ctx: ServiceContext, camera: str, run_id: str) -> Callable[[Heartbeat, bytes | None], None]:
-    host, pid = socket.gethostname(), os.getpid()
-
-    def publish(beat: Heartbeat, jpeg: bytes | None) -> None:
+def _publisher(ctx: ServiceContext) -> Callable[[cameras.Heartbeat, bytes | None], None]:
+    def publish(beat: cameras.Heartbeat, jpeg: bytes | None) -> None:
         now = utcnow()
-        record = cameras.Heartbeat(
-            camera=camera,
-            state=beat.state,
-            fps=beat.fps,
-            last_frame_at=beat.last_frame_at,
-            faces_in_view=beat.faces_in_view,
-            reconnects=beat.reconnects,
-            frames_read=beat.frames_read,
-            frames_dropped=beat.frames_dropped,
-            run_id=run_id,
-            host=host,
-            pid=pid,
-        )
         try:
             if beat.state == "stopped":
-                cameras.stop(ctx, camera, run_id, now)
+                cameras.stop(ctx, beat.camera, beat.run_id, now)
             else:
-                cameras.publish(ctx, record, now, jpeg)
+                cameras.publish(ctx, beat, now, jpeg)
         except (FaceregError, PyMongoError) as exc:  # the dashboard misses a beat; attendance goes on
-            log.warning("camera %s: heartbeat not stored: %s", camera, exc)
+            log.warning("camera %s: heartbeat not stored: %s", beat.camera, exc)
 
     return publish
 

@@ -8,6 +8,8 @@ never frames. A decided track becomes a `Sighting`, which the backend logs (atom
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from model.quality import assess
 from model.tracking import Track, Tracker, TrackerOptions
 from model.types import Detection, FloatArray, ImageArray
 from services.attendance.annotate import FaceLabel, annotate, to_jpeg
+from services.attendance.cameras import Heartbeat
 from services.attendance.capture import CaptureStats, Frame
 from services.attendance.events import Sighting
 from services.attendance.recognition import ChipMatches, cut_chip
@@ -29,6 +32,9 @@ from services.attendance.streams import face_snapshot
 from services.attendance.voting import Observation, TrackVote, Verdict, VoteRules, kept_vectors, mean_vector
 from services.attendance.voting import unknown_verdict as decide_unknown
 
+HOST = socket.gethostname()
+# A decided track still in view is sent again this often, so its person's departure keeps up.
+PRESENCE_REFRESH = timedelta(seconds=60)
 # A failed batch of sightings is sent again this many times (logging is idempotent), then reported lost.
 SIGHTING_TRIES = 5
 
@@ -78,19 +84,6 @@ class Backend(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class Heartbeat:
-    """What the session tells about itself every second (the script stores it for the dashboard)."""
-
-    state: str
-    fps: float
-    last_frame_at: datetime | None
-    faces_in_view: int
-    reconnects: int
-    frames_read: int
-    frames_dropped: int
-
-
-@dataclass(frozen=True, slots=True)
 class RealtimeOptions:
     camera: str
     run_id: str
@@ -126,7 +119,7 @@ class _TrackState:
     track: Track
     in_flight: int = 0
     ended: bool = False
-    sent: bool = False  # its sighting was sent
+    sent_at: datetime | None = None  # frame time its sighting was last sent
     decided_at: float | None = None  # monotonic read time of the deciding frame
 
 
@@ -178,6 +171,7 @@ class RealtimeSession:
         self._counted: set[str] = set()  # sighting keys already counted
         self._unknowns: list[tuple[datetime, FloatArray]] = []  # recent unknown visitors: (last seen, template)
         self._fps = 0.0
+        self._last_tick: float | None = None
         self._last_beat = -1e9
         self._latest: Frame | None = None
         self._started = 0.0
@@ -238,6 +232,9 @@ class RealtimeSession:
             state = self._states[track.id] = _TrackState(TrackVote(track.id, first_time=frame.time), track)
             self.stats.tracks += 1
         state.vote.last_time = frame.time
+        verdict = state.vote.verdict
+        if verdict is not None and state.sent_at is not None and frame.time - state.sent_at >= PRESENCE_REFRESH:
+            self._log(state, verdict)  # still there: the departure moves on (logging is idempotent)
         if det.size < self.options.min_face:
             return
         chip = cut_chip(frame.image, det, self.options.chip_size)
@@ -354,7 +351,7 @@ class RealtimeSession:
 
     def _log(self, state: _TrackState, verdict: Verdict) -> None:
         sighting = self._sighting(state, verdict, None)
-        state.sent = True
+        state.sent_at = state.vote.last_time
         self._send_sightings([(sighting, state.decided_at if state.decided_at is not None else self.monotonic())])
 
     def _end(self, track: Track) -> None:
@@ -423,8 +420,7 @@ class RealtimeSession:
 
     def _tick_fps(self) -> None:
         now = self.monotonic()
-        last = getattr(self, "_last_tick", None)
-        self._last_tick = now
+        last, self._last_tick = self._last_tick, now
         if last is not None and now > last:
             self._fps = 0.9 * self._fps + 0.1 * (1.0 / (now - last)) if self._fps else 1.0 / (now - last)
 
@@ -452,6 +448,7 @@ class RealtimeSession:
         latest = self._latest
         jpeg = to_jpeg(self._annotated(latest)) if latest is not None and state is None else None
         beat = Heartbeat(
+            camera=self.options.camera,
             state=state or stats.state,
             fps=round(self._fps, 2),
             last_frame_at=latest.time if latest else None,
@@ -459,6 +456,9 @@ class RealtimeSession:
             reconnects=stats.reconnects,
             frames_read=stats.frames_read,
             frames_dropped=stats.frames_dropped,
+            run_id=self.options.run_id,
+            host=HOST,
+            pid=os.getpid(),
         )
         self.on_heartbeat(beat, jpeg)
         self.stats.timed("publish", self.monotonic() - t0)

@@ -177,3 +177,28 @@ def test_a_failed_log_is_sent_again_and_logged_once(fake_context: ServiceContext
     stats = session.run()
     assert stats.events == 1 and stats.sightings_lost == 0
     assert [d["person_id"] for d in fake_context.db.attendance.find({})] == [ids[ANN]]
+
+
+class Counting(InlineBackend):
+    def __init__(self, ctx: ServiceContext) -> None:
+        super().__init__(ctx, "default", 60.0)
+        self.sent: list[Sighting] = []
+
+    def send_sightings(self, batch: int, sightings: Sequence[Sighting]) -> None:
+        self.sent += sightings
+        super().send_sightings(batch, sightings)
+
+
+def test_someone_who_stays_is_one_event_and_their_departure_keeps_up(fake_context: ServiceContext) -> None:
+    ids = enroll_people(fake_context, {ANN: 2})
+    stay = {f: FaceSpec(ANN, f % 3, x=100 + (f // 20) % 4, y=56, side=96) for f in range(1500)}  # 150 s at 10 FPS
+    opts = RealtimeOptions("door", "r", "default", 60.0, min_face=20, batch_wait_s=0.0, every=5)
+    opts = replace(opts, detector=DetectorOptions(upscale_below=0, score_threshold=0.5))
+    backend = Counting(fake_context)
+    stats = RealtimeSession(ListSource(video(stay, length=1500)), FakeDetector(), backend, opts).run()
+    assert stats.events == 1 and stats.tracks == 1
+    assert len({s.key for s in backend.sent}) == 1 and len(backend.sent) >= 4  # decided, +60 s, +120 s, the end
+    seen = [s.last_seen for s in backend.sent]
+    assert seen == sorted(seen) and seen[-1] - seen[0] >= timedelta(seconds=140)
+    [presence] = list(fake_context.db.attendance_presence.find({"person_id": ids[ANN]}))
+    assert presence["last_seen"] - presence["first_seen"] >= timedelta(seconds=149)
