@@ -35,7 +35,7 @@ from workers.app import install_conf
 
 SECRETS = ("MONGO_ROOT_USER", "MONGO_ROOT_PASSWORD", "REDIS_PASSWORD", "CHROMA_TOKEN")
 STORES = ("mongo", "redis", "chroma", "chroma-proxy")
-APP_SERVICES = ("worker", "dashboard", "facereg")
+APP_SERVICES = ("worker", "dashboard", "facereg", "camera")
 TEMPLATE = REPO_ROOT / "deploy" / "chroma-proxy.conf.template"
 
 
