@@ -4,6 +4,7 @@ python scripts/benchmark.py embed [--images N] [--out reports/benchmarks]
 python scripts/benchmark.py index [--sizes 100000,1000000] [--dim 128]
 python scripts/benchmark.py queue [--people N]
 python scripts/benchmark.py decode [--code-dir OLD_TREE] [--kill-above-gib 6]
+python scripts/benchmark.py realtime [--seconds 30]   (realtime attendance FPS, stage ms, latency; ~10 min)
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from scripts.bench_decode import run_all as run_decode
 from scripts.bench_embed import run_all, run_one, summary_table
 from scripts.bench_index import run_all as run_index
 from scripts.bench_queue import run_all as run_queue
+from scripts.bench_realtime import markdown as realtime_table
+from scripts.bench_realtime import run_all as run_realtime
 from scripts.cli import parser as cli_parser
 from scripts.cli import print_json, run, setup_logging
 from scripts.cli_args import POSITIVE, bounded_float, existing_dir
@@ -34,6 +37,9 @@ def main() -> int:
     queue = sub.add_parser("queue", help="registration images/s: inline vs 1 and 2 workers, batched vs not")
     queue.add_argument("--people", type=POSITIVE, default=100)
     queue.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
+    realtime = sub.add_parser("realtime", help="realtime_attendance.py FPS, ms per stage, latency, accuracy by mode")
+    realtime.add_argument("--seconds", type=bounded_float(10.0, 600.0), default=30.0, help="the video's length")
+    realtime.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
     decode = sub.add_parser("decode", help="verify_faces.py on hostile images: time, peak memory, outcome")
     decode.add_argument("--code-dir", type=existing_dir, help="also measure this tree (the code before the fix)")
     decode.add_argument(
@@ -58,6 +64,10 @@ def main() -> int:
         return 0
     if args.command == "queue":
         print_json(run_queue(args.people, args.out, get_settings()))
+        return 0
+    if args.command == "realtime":
+        print(realtime_table(run_realtime(args.out, get_settings(), args.seconds)))
+        print_json({"report": str(args.out / "realtime.json")})
         return 0
     if args.command == "index":
         sizes = [int(x) for x in args.sizes.split(",")]
