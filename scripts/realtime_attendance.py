@@ -1,7 +1,7 @@
 """Realtime attendance: cameras, streams and video files -> tracked faces -> attendance events.
 
   python scripts/realtime_attendance.py SOURCE [SOURCE ...] [--name CAMERA ...] [--gallery NAME]
-      [--detector yunet|mtcnn] [--every N] [--cooldown S] [--confirm-frames N] [--min-face PX]
+      [--detector yunet|mtcnn] [--every N] [--cooldown S] [--confirm-frames N] [--min-face PX] [--detect-mp MP]
       [--queue|--inline] [--show] [--record OUT.mp4] [--max-seconds S] [--realtime|--fast] [--json-events]
 
 SOURCE is a webcam index (0), an rtsp:// or http(s):// stream (MJPEG, HLS), a video file or a folder of
@@ -39,7 +39,7 @@ from scripts.cli_args import POSITIVE, bounded_float, bounded_int
 from services.attendance import cameras
 from services.attendance.capture import FrameSource, default_camera_name, open_source, quiet_video_backend
 from services.attendance.inline import InlineBackend
-from services.attendance.realtime import Backend, RealtimeOptions, RealtimeSession, Stats, summarise
+from services.attendance.realtime import Backend, RealtimeOptions, RealtimeSession, Stats, detector_options, summarise
 from services.attendance.recognition import chip_size
 from services.attendance.voting import VoteRules
 from services.config import Settings, get_settings
@@ -92,6 +92,12 @@ def _parser() -> Any:
         "--confirm-frames", type=bounded_int(1, 50), default=3, help="agreeing faces before a person is logged"
     )
     cli.add_argument("--min-face", type=bounded_int(8, 4096), default=40, help="smallest face embedded, in pixels")
+    cli.add_argument(
+        "--detect-mp",
+        type=bounded_float(0.05, 16.0),
+        default=1.0,
+        help="megapixels frames are scaled to for detection (default 1.0; faces are cut from the full frame)",
+    )
     mode = cli.add_mutually_exclusive_group()
     mode.add_argument("--queue", dest="mode", action="store_const", const="queue", help="through the workers")
     mode.add_argument("--inline", dest="mode", action="store_const", const="inline", help="in this process")
@@ -202,6 +208,7 @@ def _camera(
         chip_size=size,
         max_seconds=args.max_seconds,
         rules=VoteRules(confirm=args.confirm_frames, unknown_hits=args.confirm_frames),
+        detector=detector_options(args.detect_mp),
         unknown_merge=threshold,
     )
     recorder = None

@@ -35,7 +35,7 @@ from services.attendance.voting import unknown_verdict as decide_unknown
 HOST = socket.gethostname()
 # A decided track still in view is sent again this often, so its person's departure keeps up.
 PRESENCE_REFRESH = timedelta(seconds=60)
-# A failed batch of sightings is sent again this many times (logging is idempotent), then reported lost.
+# A failed batch of sightings is tried this many times in all (logging is idempotent), then reported lost.
 SIGHTING_TRIES = 5
 
 
@@ -83,6 +83,13 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+def detector_options(megapixels: float = 1.0) -> DetectorOptions:
+    """Detection on camera frames: never enlarged, scaled down to `megapixels` (a 1080p frame is detected at
+    about 1333x750, the chips still cut from the full frame), and a low score threshold so a face that blurs
+    for a frame keeps its track (the tracker starts tracks only from confident detections)."""
+    return DetectorOptions(upscale_below=0, score_threshold=0.6, max_pixels=round(megapixels * 1_000_000))
+
+
 @dataclass(frozen=True, slots=True)
 class RealtimeOptions:
     camera: str
@@ -97,9 +104,10 @@ class RealtimeOptions:
     heartbeat_s: float = 1.0
     max_seconds: float | None = None
     drain_s: float = 60.0  # at the end, how long to wait for the backend's last answers
+    retry_s: float = 1.0  # a failed batch of sightings is sent again after 1, 2, 4 ... times this
     rules: VoteRules = field(default_factory=VoteRules)
     tracker: TrackerOptions = field(default_factory=TrackerOptions)
-    detector: DetectorOptions = field(default_factory=lambda: DetectorOptions(upscale_below=0, score_threshold=0.6))
+    detector: DetectorOptions = field(default_factory=lambda: detector_options())
     unknown_merge: float | None = None  # an unknown track this similar to a recent one is the same visit
 
 
@@ -168,6 +176,7 @@ class RealtimeSession:
         self._chips: list[_Chip] = []
         self._batches: dict[int, list[_Chip] | tuple[int, list[tuple[Sighting, float]]]] = {}
         self._next_batch = 1
+        self._retries: list[tuple[float, int, list[tuple[Sighting, float]]]] = []  # (due, tries, sightings)
         self._counted: set[str] = set()  # sighting keys already counted
         self._unknowns: list[tuple[datetime, FloatArray]] = []  # recent unknown visitors: (last seen, template)
         self._fps = 0.0
@@ -191,6 +200,7 @@ class RealtimeSession:
             elif self.source.ended:
                 break
             self._pump(0.0)
+            self._resend_due()
             self._maybe_heartbeat(force=False)
         self._finish()
         self.stats.seconds = self.monotonic() - self._started
@@ -307,13 +317,21 @@ class RealtimeSession:
         if reply.error is not None or reply.logged is None:
             self._failed(reply.error)
             if tries + 1 < SIGHTING_TRIES and self.fatal is None:
-                self._send_sightings(sightings, tries + 1)
+                due = self.monotonic() + self.options.retry_s * 2**tries
+                self._retries.append((due, tries + 1, sightings))
             else:
                 self.stats.sightings_lost += len(sightings)
             return
         now = self.monotonic()
         for (sighting, read_at), logged in zip(sightings, reply.logged, strict=True):
             self._count(sighting, logged, (now - read_at) * 1000.0)
+
+    def _resend_due(self) -> None:
+        now = self.monotonic()
+        due = [r for r in self._retries if r[0] <= now]
+        self._retries = [r for r in self._retries if r[0] > now]
+        for _, tries, sightings in due:
+            self._send_sightings(sightings, tries)
 
     def _count(self, sighting: Sighting, logged: Logged, latency_ms: float) -> None:
         if sighting.key in self._counted:  # a track's departure, sent again: counted when it was decided
@@ -474,15 +492,19 @@ class RealtimeSession:
             self._end(track)
         self._drain(deadline, chips_only=False)
         lost = sum(len(p[1]) for p in self._batches.values() if isinstance(p, tuple))
-        self.stats.sightings_lost += lost
+        self.stats.sightings_lost += lost + sum(len(r[2]) for r in self._retries)
         self._maybe_heartbeat(force=True, state="stopped")
 
     def _drain(self, deadline: float, chips_only: bool) -> None:
         def waiting() -> bool:
-            return any(isinstance(p, list) or not chips_only for p in self._batches.values())
+            pending = any(isinstance(p, list) or not chips_only for p in self._batches.values())
+            return pending or (not chips_only and bool(self._retries))
 
         while waiting() and self.monotonic() < deadline and self.fatal is None:
-            self._pump(0.2)
+            self._pump(0.2 if self._batches else 0.0)
+            self._resend_due()
+            if not self._batches and self._retries:
+                time.sleep(min(0.2, max(0.0, min(r[0] for r in self._retries) - self.monotonic())))
 
 
 STAGES = ("read", "detect", "track", "chips", "backend", "replies", "annotate", "publish")

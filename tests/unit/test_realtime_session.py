@@ -167,16 +167,28 @@ class FlakyLog(InlineBackend):
         super().send_sightings(batch, sightings)
 
 
-@pytest.mark.parametrize("failures", [1, 3])
+@pytest.mark.parametrize("failures", [1, 4])
 def test_a_failed_log_is_sent_again_and_logged_once(fake_context: ServiceContext, failures: int) -> None:
     ids = enroll_people(fake_context, {ANN: 2})
-    opts = RealtimeOptions("door", "r", "default", 60.0, min_face=20, batch_wait_s=0.0)
+    opts = RealtimeOptions("door", "r", "default", 60.0, min_face=20, batch_wait_s=0.0, retry_s=0.01)
     opts = replace(opts, detector=DetectorOptions(upscale_below=0, score_threshold=0.5))
     backend = FlakyLog(fake_context, failures)
     session = RealtimeSession(ListSource(video(visit(ANN, 0, 30), length=40)), FakeDetector(), backend, opts)
     stats = session.run()
     assert stats.events == 1 and stats.sightings_lost == 0
     assert [d["person_id"] for d in fake_context.db.attendance.find({})] == [ids[ANN]]
+
+
+def test_a_log_that_keeps_failing_is_reported_lost_not_hidden(fake_context: ServiceContext) -> None:
+    enroll_people(fake_context, {ANN: 2})
+    opts = RealtimeOptions("door", "r", "default", 60.0, min_face=20, batch_wait_s=0.0, retry_s=0.01)
+    opts = replace(opts, detector=DetectorOptions(upscale_below=0, score_threshold=0.5))
+    session = RealtimeSession(
+        ListSource(video(visit(ANN, 0, 30), length=40)), FakeDetector(), FlakyLog(fake_context, 99), opts
+    )
+    stats = session.run()
+    assert stats.events == 0 and stats.sightings_lost == 2  # the decision and the departure
+    assert stats.errors[0] == "storage_unavailable: down"
 
 
 class Counting(InlineBackend):
