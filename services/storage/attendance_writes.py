@@ -3,13 +3,15 @@ in MongoDB; each event inserted once, by an id derived from what was seen; arriv
 
 Claims (`attendance_claims`, `_id` "<person id, or 'unknown'>|<source>"): `windows` holds the newest KEPT_WINDOWS
 cooldown windows {since, until, event_id}, `pending` the documents of events claimed but not yet in `attendance`.
-An event at `t` claims with one find_one_and_update whose filter says "no window holds t" and whose update pushes
-the event's window and document; with upsert=True, a claim that exists and fails the filter raises DuplicateKeyError
+An event at `t` claims with one find_one_and_update whose filter says "no window overlaps [t, t + cooldown)" (so
+two events of a claim are a cooldown apart whatever order they come in) and whose update pushes the event's window
+and document; with upsert=True, a claim that exists and fails the filter raises DuplicateKeyError
 (E11000: mongod and SecantusDB alike): that is the cooldown. Of two writers at once, one wins. Then the event is
 upserted by its id ($setOnInsert), its snapshot written, and its document pulled out of `pending`. A process that
 dies in between leaves the event in `pending`: the next claim on that key, or `roll_forward` (each read of the
 events), inserts it. An id seen again (a redelivered task) is the same event, never a second one. Events may come
-out of order: a late one is checked against every kept window, not only the newest.
+out of order: a late one is checked against every kept window, not only the newest, and may not fall within the
+cooldown before a logged one either.
 
 Presence (`attendance_presence`, `_id` "<person id>|<source>|<day>"): the first and last sighting of a person at a
 source on a (local) day, upserted with $min/$max, so any order and any number of writers give the same document.
@@ -60,7 +62,7 @@ def log_once(
     ctx: ServiceContext, claim: str, event: AttendanceEvent, cooldown_s: float, snapshot: bytes | None
 ) -> AttendanceEvent | None:
     """`event` logged under `claim`, or the event logged before with its id (a redelivery); None when a window of
-    the claim holds its time (the cooldown). `snapshot`: JPEG bytes for `event.snapshot_path`."""
+    the claim overlaps [its time, its time + cooldown) (the cooldown). `snapshot`: JPEG bytes for `event.snapshot_path`."""
     earlier = stored_event(ctx, event.id, snapshot)
     if earlier is not None:
         return earlier
@@ -68,7 +70,10 @@ def log_once(
     window = {"since": t, "until": t + timedelta(seconds=cooldown_s), "event_id": event.id}
     try:
         doc = ctx.db.attendance_claims.find_one_and_update(
-            {"_id": claim, "windows": {"$not": {"$elemMatch": {"since": {"$lte": t}, "until": {"$gt": t}}}}},
+            {
+                "_id": claim,
+                "windows": {"$not": {"$elemMatch": {"since": {"$lt": window["until"]}, "until": {"$gt": t}}}},
+            },
             {
                 "$push": {
                     # A zero cooldown holds nothing: no window.
@@ -84,7 +89,7 @@ def log_once(
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
-    except DuplicateKeyError:  # the claim exists and a window of it holds `t`
+    except DuplicateKeyError:  # the claim exists and a window of it overlaps this one
         return _held(ctx, claim, event, snapshot)
     assert doc is not None  # an upsert returning the document after it
     crash_point("after_attendance_claim")
@@ -94,7 +99,7 @@ def log_once(
 
 
 def _held(ctx: ServiceContext, claim: str, event: AttendanceEvent, snapshot: bytes | None) -> AttendanceEvent | None:
-    """Within the cooldown, unless the window that holds the event is its own (a redelivery of an event whose first
+    """Within the cooldown, unless the window that overlaps the event's is its own (a redelivery of an event whose first
     delivery died after its claim): then that event, rolled forward."""
     doc = ctx.db.attendance_claims.find_one({"_id": claim})
     if doc is None:  # erased meanwhile

@@ -212,14 +212,16 @@ def test_a_redelivered_sighting_is_the_event_logged_before_and_writes_nothing(fa
     assert ctx.db.attendance.count_documents({}) == 2
 
 
-def test_late_sightings_are_checked_against_every_kept_window(fake_context: ServiceContext) -> None:
+def test_late_sightings_are_checked_against_every_kept_window_both_ways(fake_context: ServiceContext) -> None:
     ctx = fake_context
     later = T0 + timedelta(hours=1)
     assert status(ctx, sighting("door/run1/1", "ann", later)) == "logged"
     assert status(ctx, sighting("door/run1/2", "ann", T0)) == "logged"  # older than the claim, no window holds it
     assert status(ctx, sighting("door/run1/3", "ann", T0 + timedelta(seconds=100))) == "cooldown"  # T0's window
     assert status(ctx, sighting("door/run1/4", "ann", later + timedelta(seconds=100))) == "cooldown"
-    assert status(ctx, sighting("door/run1/5", "ann", later - timedelta(seconds=1))) == "logged"
+    # Nor within the cooldown before a logged event: two scripts on one camera, the later-written one decided first.
+    assert status(ctx, sighting("door/run1/5", "ann", later - timedelta(seconds=1))) == "cooldown"
+    assert status(ctx, sighting("door/run1/6", "ann", later - COOLDOWN)) == "logged"  # exactly a cooldown before
     windows = ctx.db.attendance_claims.find_one({"_id": "ann|door"})["windows"]  # type: ignore[index]
     assert [w["since"] for w in windows] == sorted(w["since"] for w in windows)
 
