@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import cv2
 import pytest
 
 from model.pipeline import FacePipeline
@@ -91,8 +92,13 @@ def test_inline_each_visit_is_logged_once_and_each_stranger_is_one_unknown_event
     infra: Settings, tmp_path: Path, mfn: FacePipeline, clip: Clip
 ) -> None:
     ctx = enrolled_install(infra, tmp_path, mfn, clip.truth)
-    run = realtime(ctx.settings, str(clip.video), *file_args(clip.truth, "--inline"))
+    recording = tmp_path / "annotated.mp4"
+    run = realtime(ctx.settings, str(clip.video), *file_args(clip.truth, "--inline", "--record", str(recording)))
     summary = summary_of(run)
+    annotated = cv2.VideoCapture(str(recording))
+    assert annotated.get(cv2.CAP_PROP_FRAME_COUNT) == clip.truth.frames
+    assert (annotated.get(cv2.CAP_PROP_FRAME_WIDTH), annotated.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (640, 480)
+    annotated.release()
     score = scored(ctx, clip.truth)
     assert score.failures() == [], score.to_dict()  # precision and recall >= 0.95, no duplicate, 1 unknown/visit
     assert summary["frames_processed"] == summary["frames_read"] == clip.truth.frames
