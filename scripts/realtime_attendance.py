@@ -37,7 +37,7 @@ from model.types import ImageArray
 from scripts.cli import EXIT_BAD_INPUT, parser, run, setup_logging
 from scripts.cli_args import POSITIVE, bounded_float, bounded_int
 from services.attendance import cameras
-from services.attendance.capture import FrameSource, default_camera_name, open_source, quiet_video_backend
+from services.attendance.capture import FrameSource, default_camera_name, open_source, prepare_video_backend
 from services.attendance.inline import InlineBackend
 from services.attendance.realtime import Backend, RealtimeOptions, RealtimeSession, Stats, detector_options, summarise
 from services.attendance.recognition import chip_size
@@ -141,7 +141,7 @@ def main() -> int:
     stop = threading.Event()
     _on_signals(stop)
     names = args.name or [default_camera_name(s) for s in args.sources]
-    quiet_video_backend()
+    prepare_video_backend()
     start = args.start_time
     opened = [
         open_source(spec, realtime=not args.fast, clock=(lambda: start) if start else utcnow, on_event=_say, name=name)

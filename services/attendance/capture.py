@@ -174,10 +174,13 @@ def default_camera_name(spec: str) -> str:
     return path.stem or path.name
 
 
-def quiet_video_backend() -> None:
-    """Silence OpenCV's and FFmpeg's own warnings on stderr (each failed reconnection prints a few); call it
-    before the first source is opened. The reader's events say what matters."""
+def prepare_video_backend() -> None:
+    """Call before the first source is opened. Silences OpenCV's and FFmpeg's own warnings on stderr (each
+    failed reconnection prints a few; the reader's events say what matters), and reads RTSP over TCP unless
+    OPENCV_FFMPEG_CAPTURE_OPTIONS says otherwise: over UDP a camera on a busy or wireless network loses
+    packets, and the frames come out smeared, which no face recogniser survives."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when FFmpeg is first used
+    os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
