@@ -150,15 +150,42 @@ def test_two_scripts_on_one_camera_log_each_person_once_per_cooldown(
     assert sum(r["cooldown_skipped"] for r in runs) >= score.true_positives * 0.9
 
 
-def test_a_stream_that_dies_and_comes_back_is_followed_without_a_duplicate(
-    infra: Settings, tmp_path: Path, mfn: FacePipeline, lfw: Path
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory: pytest.TempPathFactory, lfw: Path) -> Clip:
+    """15 s: 2 enrolled people and a stranger."""
+    out = tmp_path_factory.mktemp("short")
+    truth = make_video(out, lfw, VideoOptions(seconds=15.0, enrolled=2, strangers=1, cooldown_s=6.0))
+    return Clip(out / "video.mp4", truth)
+
+
+def test_two_cameras_in_one_script_are_logged_apart(
+    infra: Settings, tmp_path: Path, mfn: FacePipeline, short_clip: Clip
 ) -> None:
-    short = make_video(tmp_path / "clip", lfw, VideoOptions(seconds=15.0, enrolled=2, strangers=1, cooldown_s=6.0))
-    ctx = enrolled_install(infra, tmp_path, mfn, short)
+    ctx = enrolled_install(infra, tmp_path, mfn, short_clip.truth)
+    video, truth = str(short_clip.video), short_clip.truth
+    args = ["--name", "east", "--name", "west", "--inline", "--fast", "--start-time", START]
+    run = run_python(
+        ctx.settings, [SCRIPT, video, video, "--gallery", GALLERY, *args, "--cooldown", str(truth.cooldown_s)]
+    )
+    summary = summary_of(run)
+    assert [c["camera"] for c in summary["cameras"]] == ["east", "west"]
+    assert summary["frames_processed"] == 2 * truth.frames and summary["events"] == sum(
+        c["events"] for c in summary["cameras"]
+    )
+    events = stored(ctx)
+    for camera in ("east", "west"):
+        score = score_attendance(truth, [e for e in events if e.source == camera])
+        assert score.failures() == [], (camera, score.to_dict())
+
+
+def test_a_stream_that_dies_and_comes_back_is_followed_without_a_duplicate(
+    infra: Settings, tmp_path: Path, mfn: FacePipeline, short_clip: Clip
+) -> None:
+    ctx = enrolled_install(infra, tmp_path, mfn, short_clip.truth)
     port = free_port()
     env = {**os.environ, **project_env(ctx.settings, FACEREG_TORCH_THREADS="1")}
     url = f"http://127.0.0.1:{port}/video.mjpg"
-    with mjpeg_server(tmp_path / "clip" / "video.mp4", port) as restart:
+    with mjpeg_server(short_clip.video, port) as restart:
         script = subprocess.Popen(
             [sys.executable, SCRIPT, url, "--gallery", GALLERY, "--inline", "--name", "gate", "--cooldown", "3600"],
             cwd=REPO_ROOT,
