@@ -284,7 +284,10 @@ def _can_show() -> bool:
 
 def _on_signals(stop: threading.Event) -> None:
     def handler(signum: int, _frame: FrameType | None) -> None:
-        _say(f"{signal.Signals(signum).name}: stopping")
+        if stop.is_set():  # asked twice: the operator will not wait for the last answers
+            _say(f"{signal.Signals(signum).name} again: exiting now; sightings not yet stored are lost")
+            os._exit(128 + signum)
+        _say(f"{signal.Signals(signum).name}: stopping (closing every track; again to exit at once)")
         stop.set()
 
     signal.signal(signal.SIGINT, handler)

@@ -51,8 +51,11 @@ def camera_run(infra: Settings, tmp_path: Path, mfn: FacePipeline, lfw: Path) ->
         try:
             yield url, names
         finally:
-            script.terminate()
-            _, err = script.communicate(timeout=120)
+            try:  # the video ends by itself (a SIGTERM while the script exits would kill it before its handler)
+                _, err = script.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                script.terminate()
+                _, err = script.communicate(timeout=60)
             assert script.returncode == 0, err.decode()[-3000:]
 
 
