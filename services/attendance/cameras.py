@@ -16,7 +16,6 @@ from datetime import datetime, tzinfo
 from typing import Any, ClassVar
 
 from bson import Binary
-from pymongo.collection import Collection
 
 from model.errors import ImageTooLarge, InvalidImage
 from services.context import ServiceContext
@@ -99,11 +98,6 @@ def clock_text(when: datetime | None, tz: tzinfo, now: datetime) -> str:
     return f"{local:%H:%M:%S}" if same_day else f"{local:%Y-%m-%d %H:%M:%S}"
 
 
-def cameras(ctx: ServiceContext) -> Collection[Doc]:
-    """The `cameras` collection (one document per camera; no index beyond `_id`)."""
-    return ctx.db.attendance.database["cameras"]
-
-
 def publish(ctx: ServiceContext, beat: Heartbeat, now: datetime, frame_jpeg: bytes | None = None) -> None:
     """Store `beat` as the camera's state at `now`, with `frame_jpeg` as its live frame when given (otherwise
     the stored frame stays): one atomic upsert. A frame must be JPEG bytes of at most MAX_FRAME_BYTES."""
@@ -114,7 +108,7 @@ def publish(ctx: ServiceContext, beat: Heartbeat, now: datetime, frame_jpeg: byt
     if frame_jpeg is not None:
         check_frame(beat.camera, frame_jpeg)
         changes |= {"frame": Binary(frame_jpeg), "frame_at": changes["updated_at"]}
-    cameras(ctx).update_one({"_id": beat.camera}, {"$set": changes}, upsert=True)
+    ctx.db.cameras.update_one({"_id": beat.camera}, {"$set": changes}, upsert=True)
 
 
 def check_frame(camera: str, frame_jpeg: bytes) -> None:
@@ -131,7 +125,7 @@ def check_frame(camera: str, frame_jpeg: bytes) -> None:
 def camera_states(ctx: ServiceContext, now: datetime) -> list[CameraState]:
     """Every camera that has published, by name, as of `now` (frames are not read here)."""
     checked = _aware(now)
-    return [camera_state(doc, checked) for doc in cameras(ctx).find({}, {"frame": 0}).sort("_id", 1)]
+    return [camera_state(doc, checked) for doc in ctx.db.cameras.find({}, {"frame": 0}).sort("_id", 1)]
 
 
 def camera_state(doc: Doc, now: datetime) -> CameraState:
@@ -145,7 +139,7 @@ def camera_state(doc: Doc, now: datetime) -> CameraState:
 
 def live_frame(ctx: ServiceContext, camera: str) -> bytes | None:
     """The camera's latest annotated frame (JPEG bytes), or None when it has none."""
-    doc = cameras(ctx).find_one({"_id": camera}, {"frame": 1})
+    doc = ctx.db.cameras.find_one({"_id": camera}, {"frame": 1})
     frame = doc.get("frame") if doc else None
     return bytes(frame) if frame is not None else None
 
@@ -153,7 +147,7 @@ def live_frame(ctx: ServiceContext, camera: str) -> bytes | None:
 def stop(ctx: ServiceContext, camera: str, run_id: str, now: datetime) -> bool:
     """A clean stop of run `run_id`: the camera shows "stopped" and its live frame is removed. A camera that a
     newer run has taken over is left alone (False)."""
-    result = cameras(ctx).update_one(
+    result = ctx.db.cameras.update_one(
         {"_id": camera, "run_id": run_id},
         {"$set": {"state": "stopped", "updated_at": _aware(now), "faces_in_view": 0}, "$unset": _FRAME_FIELDS},
     )
@@ -163,7 +157,7 @@ def stop(ctx: ServiceContext, camera: str, run_id: str, now: datetime) -> bool:
 def forget(ctx: ServiceContext, camera: str, actor: str) -> bool:
     """Remove a camera that is gone for good, and its last frame, from the list (audited); False if there was
     none. A camera that is still running comes back with its next beat."""
-    removed = cameras(ctx).delete_one({"_id": camera}).deleted_count == 1
+    removed = ctx.db.cameras.delete_one({"_id": camera}).deleted_count == 1
     if removed:
         audit(ctx, actor, "camera.forget", f"camera:{camera}")
     return removed

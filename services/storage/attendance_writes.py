@@ -62,7 +62,8 @@ def log_once(
     ctx: ServiceContext, claim: str, event: AttendanceEvent, cooldown_s: float, snapshot: bytes | None
 ) -> AttendanceEvent | None:
     """`event` logged under `claim`, or the event logged before with its id (a redelivery); None when a window of
-    the claim overlaps [its time, its time + cooldown) (the cooldown). `snapshot`: JPEG bytes for `event.snapshot_path`."""
+    the claim overlaps [its time, its time + cooldown) (the cooldown). `snapshot`: JPEG bytes for
+    `event.snapshot_path`."""
     earlier = stored_event(ctx, event.id, snapshot)
     if earlier is not None:
         return earlier

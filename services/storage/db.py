@@ -28,6 +28,7 @@ class Collections:
     # services.storage.attendance_writes: the cooldown claims and the arrival/departure per day.
     attendance_claims: Collection[Doc]
     attendance_presence: Collection[Doc]
+    cameras: Collection[Doc]  # services.attendance.cameras: each realtime camera's heartbeat and live frame
 
 
 INDEXES: dict[str, list[IndexModel]] = {

@@ -18,7 +18,6 @@ from services.attendance.cameras import (
     MAX_FRAME_BYTES,
     Heartbeat,
     camera_states,
-    cameras,
     live_frame,
     publish,
     stop,
@@ -73,7 +72,7 @@ def test_beats_frames_and_a_clean_stop_on_the_server(site: ServiceContext, frame
     (state,) = camera_states(site, T0 + timedelta(seconds=1))
     assert state.beat == BEAT and state.frame_at == T0 and not state.down
     assert live_frame(site, "front-door") == frame
-    doc = cameras(site).find_one({"_id": "front-door"})
+    doc = site.db.cameras.find_one({"_id": "front-door"})
     assert doc is not None and isinstance(doc["frame"], bytes)  # BSON binary in the camera's own document
     assert camera_states(site, T0 + timedelta(seconds=10, milliseconds=1))[0].down
     assert not stop(site, "front-door", "run-old", T0 + timedelta(seconds=2))
@@ -97,7 +96,7 @@ def test_concurrent_first_beats_of_one_camera_make_one_document(site: ServiceCon
         list(pool.map(lambda b: publish(site, b, T0 + timedelta(milliseconds=b.frames_read)), beats))
     states = camera_states(site, T0 + timedelta(seconds=1))
     assert [s.camera for s in states] == ["cam-0", "cam-1", "cam-2", "cam-3"]
-    assert cameras(site).count_documents({}) == 4
+    assert site.db.cameras.count_documents({}) == 4
 
 
 def test_the_page_says_how_to_start_a_camera_when_there_is_none(site: ServiceContext) -> None:

@@ -116,7 +116,7 @@ def test_inline_each_visit_is_logged_once_and_each_stranger_is_one_unknown_event
     for r in rows:  # arrival and departure: first and last sighting, the departure after the last event
         mine = [e for e in events if e.person_id == r.person_id]
         assert r.first_seen <= min(e.time for e in mine) <= max(e.time for e in mine) <= r.last_seen
-    camera = ctx.db.attendance.database["cameras"].find_one({"_id": "door"})
+    camera = ctx.db.cameras.find_one({"_id": "door"})
     assert camera is not None and camera["state"] == "stopped" and "frame" not in camera
 
 

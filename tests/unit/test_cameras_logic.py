@@ -16,7 +16,6 @@ from services.attendance.cameras import (
     CameraState,
     Heartbeat,
     camera_states,
-    cameras,
     clock_text,
     forget,
     live_frame,
@@ -125,7 +124,7 @@ def test_the_frame_is_kept_until_a_new_one_replaces_it(fake_context: ServiceCont
     assert state_of(fake_context, "door", T0 + timedelta(seconds=1)).frame_at == T0
     publish(fake_context, BEAT, T0 + timedelta(seconds=2), second)
     assert live_frame(fake_context, "door") == second
-    assert cameras(fake_context).count_documents({}) == 1  # one document per camera
+    assert fake_context.db.cameras.count_documents({}) == 1  # one document per camera
 
 
 def test_frames_over_the_cap_or_not_jpeg_are_refused(fake_context: ServiceContext) -> None:
@@ -150,7 +149,7 @@ def test_a_clean_stop_removes_the_frame(fake_context: ServiceContext) -> None:
     assert (state.status, state.down, state.frame_at, state.beat.faces_in_view) == ("stopped", True, None, 0)
     assert state.summary(UTC) == "stopped at 09:30:05"
     assert live_frame(fake_context, "door") is None
-    doc = cameras(fake_context).find_one({"_id": "door"})
+    doc = fake_context.db.cameras.find_one({"_id": "door"})
     assert doc is not None and "frame" not in doc and "frame_at" not in doc
 
 
