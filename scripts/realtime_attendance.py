@@ -23,7 +23,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -112,7 +112,7 @@ def _parser() -> Any:
         "--fast", dest="fast", action="store_true", help="files as fast as they can be processed, no frame dropped"
     )
     cli.add_argument(
-        "--start-time", type=_aware, help="files: the time of their first frame (ISO-8601 with offset; default: now)"
+        "--start-time", type=_aware, help="the time of the first frame, ISO-8601 with its offset (default: now)"
     )
     cli.add_argument("--json-events", action="store_true", help="one JSON line per event on stdout")
     return cli
@@ -142,9 +142,8 @@ def main() -> int:
     _on_signals(stop)
     names = args.name or [default_camera_name(s) for s in args.sources]
     prepare_video_backend()
-    start = args.start_time
     opened = [
-        open_source(spec, realtime=not args.fast, clock=(lambda: start) if start else utcnow, on_event=_say, name=name)
+        open_source(spec, realtime=not args.fast, clock=_clock(args.start_time), on_event=_say, name=name)
         for spec, name in zip(args.sources, names, strict=True)
     ]
     cams = [
@@ -157,6 +156,23 @@ def main() -> int:
     for c in failed:
         print(f"error: camera {c.name}: {c.session.fatal.message}", file=sys.stderr)  # type: ignore[union-attr]
     return EXIT_BAD_INPUT if failed else 0
+
+
+def _clock(start: datetime | None) -> Callable[[], datetime]:
+    """The clock of one source: the real one, or one whose first reading is `start` and that runs on from there
+    (a file's frames are stamped from its first reading, a stream's at each frame)."""
+    if start is None:
+        return utcnow
+    offset: timedelta | None = None
+
+    def clock() -> datetime:
+        nonlocal offset
+        now = utcnow()
+        if offset is None:
+            offset = start - now
+        return now + offset
+
+    return clock
 
 
 def _refuse(message: str) -> int:
