@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
+import cv2
 import numpy as np
 from PIL import ExifTags, Image, ImageFile, JpegImagePlugin, UnidentifiedImageError
 
@@ -220,3 +221,12 @@ def _to_rgb(img: Image.Image, top: float) -> Image.Image:
         return img.convert("RGB")
     except ValueError as exc:
         raise InvalidImage(f"the colour mode {img.mode} cannot be converted to RGB ({exc})") from exc
+
+
+def encode_image(image: ImageArray, suffix: str = ".jpg", quality: int = 90) -> bytes:
+    """An RGB image as JPEG (".jpg", at `quality`) or PNG (".png", lossless) bytes."""
+    options = [cv2.IMWRITE_JPEG_QUALITY, quality] if suffix == ".jpg" else []
+    ok, data = cv2.imencode(suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), options)
+    if not ok:
+        raise InvalidImage(f"the image could not be encoded as {suffix}")
+    return bytes(data.tobytes())

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from model.image_io import encode_image
 from scripts.make_test_video import VideoOptions, make_video
 from scripts.supervisor import launcher
 from scripts.supervisor.catalogue import worker_env
@@ -36,7 +37,7 @@ from services.registry.galleries import get_gallery
 from services.storage.records import AttendanceEvent
 from workers import bulk
 from workers.client import TaskClient
-from workers.realtime import png_message
+from workers.payloads import from_bytes
 
 GALLERY = "benchrt"
 CAMERA = "door"
@@ -121,7 +122,7 @@ def warm_workers(ctx: ServiceContext, logs: list[Path]) -> None:
     """Each worker builds its model and opens the gallery (they do on their first task) before the clock starts:
     rounds of two grey chips per worker until every worker's log says its pipeline is built."""
     size = chip_size(get_gallery(ctx, GALLERY))
-    chip = png_message(np.full((size, size, 3), 128, np.uint8), "warm.png")
+    chip = from_bytes(encode_image(np.full((size, size, 3), 128, np.uint8), ".png"), "warm.png")
     with TaskClient(ctx.settings) as client:
         for _ in range(WARM_TRIES):
             ids = [client.submit("recognise_chips", chips=[chip], gallery=GALLERY, top_k=1) for _ in logs * 2]

@@ -5,18 +5,16 @@ tasks; the same module turns sightings into messages and back, for the script an
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 
 from model.errors import ErrorInfo
-from model.image_io import decode_image
+from model.image_io import decode_image, encode_image
 from model.types import ImageArray
-from services.attendance.events import LogOutcome, Sighting
+from services.attendance.events import SNAPSHOT_QUALITY, LogOutcome, Sighting
 from services.attendance.realtime import Logged, Reply
 from services.attendance.recognition import ChipMatches
 from services.search.identification import Match
@@ -24,25 +22,7 @@ from workers import payloads
 from workers.client import TaskClient, TaskStatus
 from workers.messages import ImageMessage, SightingMessage
 
-SNAPSHOT_QUALITY = 90
 POLL_S = 0.02
-
-
-def png_message(image: ImageArray, name: str) -> dict[str, str]:
-    """An RGB image as an inline PNG image message (lossless: a chip embeds the same through the queue)."""
-    ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise ValueError("the image could not be encoded")
-    return {"name": name, "b64": base64.b64encode(data.tobytes()).decode("ascii")}
-
-
-def jpeg_message(image: ImageArray, name: str) -> dict[str, str]:
-    ok, data = cv2.imencode(
-        ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_QUALITY]
-    )
-    if not ok:
-        raise ValueError("the image could not be encoded")
-    return {"name": name, "b64": base64.b64encode(data.tobytes()).decode("ascii")}
 
 
 def read_image(message: ImageMessage) -> ImageArray:
@@ -67,7 +47,7 @@ def sighting_message(s: Sighting) -> dict[str, Any]:
         "last_seen": s.last_seen.isoformat(),
     }
     if s.snapshot is not None:
-        out["snapshot"] = jpeg_message(s.snapshot, "snapshot.jpg")
+        out["snapshot"] = payloads.from_bytes(encode_image(s.snapshot, ".jpg", SNAPSHOT_QUALITY), "snapshot.jpg")
     if s.embeddings is not None:
         out["embeddings"] = [[max(-1.0, min(1.0, x)) for x in v] for v in s.embeddings]
     return out
@@ -120,7 +100,8 @@ class QueueBackend:
         self._pending: dict[str, tuple[int, str]] = {}  # task id -> (batch, kind)
 
     def send_chips(self, batch: int, chips: Sequence[ImageArray]) -> None:
-        messages = [png_message(c, f"chip{i}.png") for i, c in enumerate(chips)]
+        # PNG, lossless: a chip embeds the same through the queue as in-process.
+        messages = [payloads.from_bytes(encode_image(c, ".png"), f"chip{i}.png") for i, c in enumerate(chips)]
         task_id = self.client.submit("recognise_chips", chips=messages, gallery=self.gallery, top_k=self.top_k)
         self._pending[task_id] = (batch, "chips")
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from model.image_io import encode_image
 from model.types import FloatArray, ImageArray
 
 KNOWN = (40, 200, 60)  # RGB
@@ -40,10 +41,7 @@ def to_jpeg(image: ImageArray, max_width: int = 960) -> bytes:
     h, w = image.shape[:2]
     if w > max_width:
         image = np.asarray(cv2.resize(image, (max_width, round(h * max_width / w)), interpolation=cv2.INTER_AREA))
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise ValueError("the frame could not be encoded as JPEG")
-    return bytes(data.tobytes())
+    return encode_image(image, ".jpg", JPEG_QUALITY)
 
 
 def _label(image: ImageArray, text: str, origin: tuple[int, int], colour: tuple[int, int, int]) -> None:

@@ -14,13 +14,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
-import cv2
-
+from model.image_io import encode_image
 from model.types import ImageArray
 from services.context import ServiceContext
 from services.storage import attendance_writes as writes
 from services.storage.records import AttendanceEvent, as_utc, utcnow
 
+SNAPSHOT_QUALITY = 90  # JPEG quality of the attendance snapshots
 EVENT_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "facereg/attendance-event")  # the namespace of event ids
 
 
@@ -138,10 +138,7 @@ def _ms(when: datetime) -> datetime:
 
 
 def _jpeg(image: ImageArray | None) -> bytes | None:
-    if image is None:
-        return None
-    ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    return jpg.tobytes() if ok else None
+    return encode_image(image, ".jpg", SNAPSHOT_QUALITY) if image is not None else None
 
 
 def _snapshot_path(ctx: ServiceContext, source: str, when: datetime, eid: str) -> str:

@@ -243,8 +243,10 @@ class RealtimeSession:
             self.stats.tracks += 1
         state.vote.last_time = frame.time
         verdict = state.vote.verdict
-        if verdict is not None and state.sent_at is not None and frame.time - state.sent_at >= PRESENCE_REFRESH:
-            self._log(state, verdict)  # still there: the departure moves on (logging is idempotent)
+        if verdict is not None:  # decided: no more chips; its event and snapshot are stored already
+            if state.sent_at is not None and frame.time - state.sent_at >= PRESENCE_REFRESH:
+                self._log(state, verdict)  # still there: the departure moves on (logging is idempotent)
+            return
         if det.size < self.options.min_face:
             return
         chip = cut_chip(frame.image, det, self.options.chip_size)
