@@ -33,7 +33,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", type=existing_dir, required=True, help="folder the CSV paths are relative to")
     p.add_argument("--model", help="arcface-r50 | mobilefacenet | dlib | auto")
     p.add_argument("--runtime", choices=["auto", "torch", "onnx", "dlib"])
-    p.add_argument("--detector", choices=["mtcnn", "yunet"])
+    p.add_argument("--detector", choices=["mtcnn", "yunet", "retinaface"])
     p.add_argument(
         "--no-face",
         choices=["error", "center_crop"],
@@ -67,7 +67,7 @@ def _verify(args: argparse.Namespace, settings: Settings, pipeline: FacePipeline
 
 
 def _identify(args: argparse.Namespace, settings: Settings, pipeline: FacePipeline) -> dict[str, Any]:
-    return evaluate_identification(pipeline, args.root, args.split, args.out)
+    return evaluate_identification(pipeline, args.root, args.split, args.out, template_weight=settings.template_weight)
 
 
 def _dedup(args: argparse.Namespace, settings: Settings, pipeline: FacePipeline) -> dict[str, Any]:

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     # Cosine thresholds in [-1, 1]; None: the model's calibrated default (1:1 and 1:N).
     verify_threshold: float | None = Field(default=None, ge=-1.0, le=1.0, allow_inf_nan=False)
     identify_threshold: float | None = Field(default=None, ge=-1.0, le=1.0, allow_inf_nan=False)
+    # 1:N person score: this share on the person's template, the rest on their best face (model/templates.py).
+    # The models' default 1:N thresholds are calibrated at the default; after a change, recalibrate a gallery
+    # (`evaluate.py open-set --apply`).
+    template_weight: float = Field(default=0.5, ge=0.0, le=1.0, allow_inf_nan=False)
     gallery: str = "default"
     enroll_multi_face: Literal["error", "largest"] = "error"
     enroll_min_quality: float = Field(default=0.25, ge=0.0, le=1.0, allow_inf_nan=False)

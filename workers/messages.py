@@ -572,6 +572,7 @@ class ReconcileResult(Result):
     missing_vectors_restored: int
     deletions_finished: int
     vectors_after: int
+    templates_repaired: int = Field(description="person templates rewritten to match the face records")
     repaired: int
 
 

@@ -19,6 +19,7 @@ from model.errors import ErrorInfo, FaceregError, error_info
 from model.evaluation import metrics
 from model.evaluation.plots import plot_roc, plot_topk
 from model.pipeline import FaceEmbedding, FacePipeline
+from model.templates import score_persons
 from model.types import FloatArray, ImageArray
 
 DEFAULT_FARS = (1e-3, 1e-2, 1e-1)
@@ -36,6 +37,7 @@ class EmbeddedImages:
     """Primary-face embeddings of a set of image paths; failures kept with their error."""
 
     vectors: dict[str, FloatArray] = field(default_factory=dict)
+    qualities: dict[str, float] = field(default_factory=dict)
     chips: dict[str, ImageArray] = field(default_factory=dict)
     failures: dict[str, ErrorInfo] = field(default_factory=dict)
 
@@ -88,6 +90,7 @@ def _store(out: EmbeddedImages, rel: str, result: FaceEmbedding | FaceregError, 
         out.failures[rel] = error_info(result)
         return
     out.vectors[rel] = result.vector
+    out.qualities[rel] = result.quality.score
     out.fallbacks += int(result.detection.fallback)
     if len(out.chips) < keep_chips:
         out.chips[rel] = result.chip
@@ -220,9 +223,15 @@ def _truthy(value: str) -> bool:
 
 
 def evaluate_identification(
-    pipeline: FacePipeline, root: Path, split_csv: Path, out_dir: Path, ks: Sequence[int] = (1, 3, 5)
+    pipeline: FacePipeline,
+    root: Path,
+    split_csv: Path,
+    out_dir: Path,
+    ks: Sequence[int] = (1, 3, 5),
+    template_weight: float = 0.0,
 ) -> dict[str, Any]:
-    """Closed-set Top-K on an enroll/probe split; failed probes count as misses."""
+    """Closed-set Top-K on an enroll/probe split; failed probes count as misses. Persons are scored as the
+    services score them (model.templates, `template_weight` on the template, the rest on the best face)."""
     rows = read_csv(split_csv, ("path", "identity", "role"))
     enroll = [r for r in rows if r["role"] == "enroll"]
     probes = [r for r in rows if r["role"] == "probe"]
@@ -233,12 +242,15 @@ def evaluate_identification(
     gallery = [r for r in enroll if r["path"] in emb.vectors]
     if not gallery:
         raise DatasetError("no enrollment image produced an embedding")
-    gallery_vecs = np.stack([emb.vectors[r["path"]] for r in gallery])
     found = [r for r in probes if r["path"] in emb.vectors]
-    ranked, ranked_scores = metrics.rank_identities(
-        np.stack([emb.vectors[r["path"]] for r in found]) @ gallery_vecs.T if found else np.zeros((0, len(gallery))),
+    persons, scores = score_persons(
+        np.stack([emb.vectors[r["path"]] for r in found]) if found else np.zeros((0, pipeline.spec.dim), np.float32),
+        np.stack([emb.vectors[r["path"]] for r in gallery]),
         [r["identity"] for r in gallery],
+        [emb.qualities[r["path"]] for r in gallery],
+        template_weight,
     )
+    ranked, ranked_scores = metrics.rank_identities(scores, persons)
     # Failed probes are ranked as nothing: they count against every Top-K.
     ranked_all = ranked + [[] for _ in range(len(probes) - len(found))]
     truth = [r["identity"] for r in found] + [r["identity"] for r in probes if r["path"] not in emb.vectors]
@@ -251,6 +263,7 @@ def evaluate_identification(
     report: dict[str, Any] = {
         **pipeline.describe(),
         **{f"top{k}": v for k, v in topk.items()},
+        "template_weight": template_weight,
         "n_probes": len(probes),
         "n_identities": len({r["identity"] for r in enroll}),
         "n_enrolled_faces": len(gallery),

@@ -25,9 +25,10 @@ from services.registry.galleries import get_gallery
 from services.registry.persons import names_of
 from services.search.verification import checked_similarity
 from services.storage.audit import audit
-from services.storage.face_writes import delete_faces
+from services.storage.face_writes import delete_faces, project
 from services.storage.private_files import FILE_MODE, open_private_log, private_mkdir
 from services.storage.records import Face, Review, ReviewStatus, utcnow
+from services.storage.templates import refresh_templates
 
 # Two images whose 64-bit hashes (mirror-aware) differ in at most this many bits are the same photo.
 # Measured on LFW: resized, JPEG-30 and mirrored copies differ by <= 2 bits; LFW's own duplicate
@@ -320,10 +321,7 @@ def _merge(ctx: ServiceContext, gallery: str, person_ids: list[str], keep: str, 
                 }
             },
         )
-    if keep_faces:
-        ctx.index.upsert(
-            g.collection, [f.id for f in keep_faces], np.stack([f.vector for f in keep_faces]), [keep] * len(keep_faces)
-        )
-        ctx.db.faces.update_many({"_id": {"$in": [f.id for f in keep_faces]}}, {"$set": {"vector_state": "indexed"}})
+    project(ctx, g, [replace(f, person_id=keep) for f in keep_faces])  # the vectors, then both templates
+    refresh_templates(ctx, g, [other])
     erase_person(ctx, other, actor)  # what is left of the other person: duplicate images, attendance
     return {"kept_person": keep, "merged_person": other, "faces_moved": len(keep_faces)}

@@ -16,6 +16,7 @@ from services.registry.galleries import default_thresholds, get_gallery
 from services.storage.audit import audit
 from services.storage.face_writes import delete_faces, project
 from services.storage.records import Face, Gallery, utcnow, vector_to_bytes
+from services.storage.templates import compute_templates, template_collection, write_templates
 from services.storage.vector_index import collection_name
 
 BATCH = 256
@@ -31,6 +32,7 @@ class ReconcileReport:
     missing_vectors_restored: int
     deletions_finished: int
     vectors_after: int
+    templates_repaired: int = 0
 
     @property
     def repaired(self) -> int:
@@ -39,6 +41,7 @@ class ReconcileReport:
             + self.pending_projected
             + self.missing_vectors_restored
             + self.deletions_finished
+            + self.templates_repaired
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -61,6 +64,7 @@ def reconcile(ctx: ServiceContext, gallery_name: str) -> ReconcileReport:
     ctx.index.delete(gallery.collection, orphans)
     for start in range(0, len(pending) + len(missing), BATCH):
         project(ctx, gallery, (pending + missing)[start : start + BATCH])
+    templates = repair_templates(ctx, gallery)
     report = ReconcileReport(
         gallery=gallery.name,
         faces=len(live_ids),
@@ -70,6 +74,7 @@ def reconcile(ctx: ServiceContext, gallery_name: str) -> ReconcileReport:
         missing_vectors_restored=len(missing),
         deletions_finished=len(deleting),
         vectors_after=ctx.index.count(gallery.collection),
+        templates_repaired=templates,
     )
     if report.repaired:
         audit(ctx, "system", "gallery.reconcile", gallery.name, report.to_dict())
@@ -92,21 +97,40 @@ def reindex(ctx: ServiceContext, gallery_name: str, pipeline: FacePipeline, acto
     )
     if claimed.matched_count == 0:
         raise ServiceError(f"gallery {gallery.name!r} is already being re-indexed to another model")
-    ctx.index.drop(target)  # a crashed earlier attempt may have left part of it
+    _drop_collections(ctx, target)  # a crashed earlier attempt may have left part of it
     faces = [
         Face.from_doc(d) for d in ctx.db.faces.find({"gallery": gallery.name, "vector_state": {"$ne": "deleting"}})
     ]
     for start in tqdm(range(0, len(faces), BATCH), desc="reindex", unit="batch"):
         _reembed(ctx, pipeline, target, faces[start : start + BATCH])
+    persons = {f.person_id for f in faces}
+    write_templates(ctx, target, persons, compute_templates(ctx, gallery.name, persons, "next_vector"))
     verify, identify = default_thresholds(ctx, pipeline)
     switched = Gallery(
         gallery.name, new.id, new.model, new.dim, target, verify, identify, gallery.created_at, utcnow(), None, None
     )
     ctx.db.galleries.replace_one({"_id": gallery.name}, switched.to_doc())
     _adopt_new_vectors(ctx, gallery.name, new.id)
-    ctx.index.drop(gallery.collection)
+    _drop_collections(ctx, gallery.collection)
     audit(ctx, actor, "gallery.reindex", gallery.name, {"from": gallery.contract, "to": new.id, "faces": len(faces)})
     return {"gallery": gallery.name, "from": gallery.contract, "contract": new.id, "reindexed": len(faces)}
+
+
+def repair_templates(ctx: ServiceContext, gallery: Gallery) -> int:
+    """Make every stored template of the gallery what its face records say; the number of templates changed."""
+    wanted = compute_templates(ctx, gallery.name)
+    name = template_collection(gallery.collection)
+    stored = ctx.index.vectors(name, sorted(wanted.vectors))
+    stale = [p for p, v in wanted.vectors.items() if p not in stored or not np.allclose(stored[p], v, atol=1e-5)]
+    orphans = ctx.index.ids(name) - set(wanted.vectors)
+    write_templates(ctx, gallery.collection, [*stale, *orphans], wanted)
+    return len(stale) + len(orphans)
+
+
+def _drop_collections(ctx: ServiceContext, collection: str) -> None:
+    """A face collection and its templates."""
+    ctx.index.drop(collection)
+    ctx.index.drop(template_collection(collection))
 
 
 def _reembed(ctx: ServiceContext, pipeline: FacePipeline, target: str, faces: list[Face]) -> None:

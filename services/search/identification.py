@@ -13,11 +13,9 @@ from model.types import FloatArray
 from services.context import ServiceContext
 from services.registry.galleries import check_contract, get_gallery
 from services.registry.persons import names_of
+from services.search.scoring import person_hits
 from services.storage.records import Gallery
 from services.storage.vector_index import Hit
-
-# Faces fetched per wanted person: several faces of one person may fill the first places.
-FACES_PER_PERSON = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,19 +57,9 @@ class FaceIdentity:
         }
 
 
-def aggregate_by_person(hits: Sequence[Hit], top_k: int) -> list[Hit]:
-    """The best face of each person, best persons first."""
-    best: dict[str, Hit] = {}
-    for h in hits:
-        if h.person_id not in best or h.similarity > best[h.person_id].similarity:
-            best[h.person_id] = h
-    return sorted(best.values(), key=lambda h: -h.similarity)[:top_k]
-
-
 def search_vectors(ctx: ServiceContext, gallery: Gallery, vectors: FloatArray, top_k: int = 5) -> list[list[Hit]]:
-    """Top-K persons per query vector, aggregated over their faces."""
-    raw = ctx.index.query(gallery.collection, vectors, top_k * FACES_PER_PERSON)
-    return [aggregate_by_person(h, top_k) for h in raw]
+    """Top-K persons per query vector, each scored from their template and their best face (search/scoring.py)."""
+    return person_hits(ctx, gallery, vectors, top_k)
 
 
 def ranked_matches(ctx: ServiceContext, gallery: Gallery, vectors: FloatArray, top_k: int = 5) -> list[list[Match]]:

@@ -1,7 +1,8 @@
 """The one way a face vector is written: Mongo `pending` -> Chroma upsert -> Mongo `indexed`.
 
 A crash between any two steps leaves a state that `consistency.reconcile` repairs: a pending
-record (with its vector, since MongoDB keeps it) is re-projected into Chroma.
+record (with its vector, since MongoDB keeps it) is re-projected into Chroma. The persons' templates
+(storage/templates.py) are recomputed last, after the faces are written or deleted.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from services.storage.faults import crash_point
 from services.storage.records import Face, Gallery, utcnow
+from services.storage.templates import refresh_templates
 
 if TYPE_CHECKING:  # the context is built from storage: storage names it for types only
     from services.context import ServiceContext
@@ -36,7 +38,7 @@ def write_faces(ctx: ServiceContext, gallery: Gallery, faces: Sequence[Face]) ->
 
 
 def project(ctx: ServiceContext, gallery: Gallery, faces: Sequence[Face]) -> None:
-    """Upsert the faces' vectors into Chroma, then mark them indexed."""
+    """Upsert the faces' vectors into Chroma, mark them indexed, then renew their persons' templates."""
     ctx.index.upsert(
         gallery.collection, [f.id for f in faces], np.stack([f.vector for f in faces]), [f.person_id for f in faces]
     )
@@ -46,6 +48,7 @@ def project(ctx: ServiceContext, gallery: Gallery, faces: Sequence[Face]) -> Non
         {"$set": {"vector_state": "indexed", "updated_at": utcnow()}},
     )
     crash_point("after_mongo_indexed")
+    refresh_templates(ctx, gallery, {f.person_id for f in faces})
 
 
 def delete_faces(ctx: ServiceContext, gallery: Gallery, faces: Sequence[Face]) -> None:
@@ -60,3 +63,5 @@ def delete_faces(ctx: ServiceContext, gallery: Gallery, faces: Sequence[Face]) -
     ctx.db.faces.delete_many({"_id": {"$in": ids}})
     for f in faces:
         ctx.images.delete_face(f.image_path, f.chip_path)
+    crash_point("after_mongo_delete")
+    refresh_templates(ctx, gallery, {f.person_id for f in faces})

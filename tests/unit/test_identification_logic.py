@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from services.registry.enrollment import ImageInput, enroll
 from services.registry.galleries import ensure_gallery, get_gallery, set_thresholds
 from services.registry.persons import PersonInput
 from services.search.identification import identify_image, rank_primary_faces, search_vectors
+from tests.unit.conftest import make_fake_context, unit_settings
 from tests.unit.fakes import FaceSpec, FakeEmbedder, blank, fake_pipeline, photo, portrait
 
 ANN, BOB, CY, STRANGER = 3, 40, 77, 500
@@ -64,7 +67,9 @@ def test_every_face_of_the_image_is_identified(fake_context: ServiceContext) -> 
         identify_image(fake_context, blank())
 
 
-def test_a_person_counts_once_ranked_by_their_best_face(fake_context: ServiceContext) -> None:
+def test_a_person_counts_once_ranked_by_their_best_face(tmp_path: Path) -> None:
+    """With template weight 0 (the best face alone); tests/unit/test_templates_logic.py covers the others."""
+    fake_context = make_fake_context(unit_settings(tmp_path, template_weight=0.0))
     ids = enroll_people(fake_context, {ANN: 6, BOB: 1, CY: 1})
     gallery = get_gallery(fake_context, "default")
     embedder = fake_context.pipeline.embedder
