@@ -3,6 +3,7 @@
   python scripts/download_weights.py mobilefacenet [--runtime torch|onnx|all] [--dest DIR]
   python scripts/download_weights.py arcface-r50 --runtime onnx
   python scripts/download_weights.py yunet
+  python scripts/download_weights.py retinaface
 
 Files go to the first FACEREG_MODEL_DIR entry (default ~/.cache/facereg/models), in a
 folder named after the model; their sha256 is checked when the zoo records one.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from model.detection.factory import YUNET_FILE
+from model.detection.factory import RETINAFACE_FILE, RETINAFACE_URL, YUNET_FILE
 from model.errors import ModelUnavailable
 from model.weights import download
 from model.zoo import ZOO, WeightsFile
@@ -27,6 +28,9 @@ DETECTOR_FILES = {
         YUNET_FILE,
         "104ee26c71d5c270ce79a6b3dced91c91013260d29a6bf18f9296c5b8c4c2b12",
         "https://github.com/ShiqiYu/libfacedetection.train/raw/0047ac24afb1a50a0c6105001c89d1b5b805dbf1/onnx/yunet_n_dynamic.onnx",
+    ),
+    "retinaface": WeightsFile(
+        RETINAFACE_FILE, "2979b33ffafda5d74b6948cd7a5b9a7a62f62b949cef24e95fd15d2883a65220", RETINAFACE_URL
     ),
 }
 

@@ -1,8 +1,9 @@
 """Realtime attendance: cameras, streams and video files -> tracked faces -> attendance events.
 
   python scripts/realtime_attendance.py SOURCE [SOURCE ...] [--name CAMERA ...] [--gallery NAME]
-      [--detector yunet|mtcnn] [--every N] [--cooldown S] [--confirm-frames N] [--min-face PX] [--detect-mp MP]
-      [--queue|--inline] [--show] [--record OUT.mp4] [--max-seconds S] [--realtime|--fast] [--json-events]
+      [--detector yunet|mtcnn|retinaface] [--every N] [--cooldown S] [--confirm-frames N] [--min-face PX]
+      [--detect-mp MP] [--queue|--inline] [--show] [--record OUT.mp4] [--max-seconds S] [--realtime|--fast]
+      [--json-events]
 
 SOURCE is a webcam index (0), an rtsp:// or http(s):// stream (MJPEG, HLS), a video file or a folder of
 frames. Faces are detected and tracked here; the faces worth embedding go as aligned chips to a worker (or
@@ -83,7 +84,7 @@ def _parser() -> Any:
     cli.add_argument("sources", nargs="+", metavar="SOURCE")
     cli.add_argument("--name", action="append", default=[], help="camera id, once per SOURCE (default: from it)")
     cli.add_argument("--gallery", help="default: FACEREG_GALLERY")
-    cli.add_argument("--detector", choices=["yunet", "mtcnn"], default="yunet")
+    cli.add_argument("--detector", choices=["yunet", "mtcnn", "retinaface"], default="yunet")
     cli.add_argument("--every", type=POSITIVE, default=1, help="detect every Nth frame; track in between")
     cli.add_argument(
         "--cooldown", type=bounded_float(0.0, 7 * 24 * 3600.0), help="seconds (FACEREG_ATTENDANCE_COOLDOWN_S)"

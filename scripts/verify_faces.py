@@ -17,7 +17,7 @@ def main() -> int:
     cli.add_argument("image_b", type=existing_file)
     cli.add_argument("--model", help="arcface-r50 | mobilefacenet | dlib | auto (default: FACEREG_MODEL)")
     cli.add_argument("--runtime", choices=["auto", "torch", "onnx", "dlib"])
-    cli.add_argument("--detector", choices=["mtcnn", "yunet"])
+    cli.add_argument("--detector", choices=["mtcnn", "yunet", "retinaface"])
     cli.add_argument("--threshold", type=SIMILARITY, help="cosine threshold from -1 to 1 (default: the model's)")
     cli.add_argument("-v", "--verbose", action="store_true")
     args = cli.parse_args()

@@ -11,6 +11,11 @@ from model.errors import ModelUnavailable
 from model.weights import find_weights
 
 YUNET_FILE = "yunet_n_dynamic.onnx"
+RETINAFACE_FILE = "retinaface_mobilenet0.25.pth"
+RETINAFACE_URL = (
+    "https://github.com/foamliu/MobileFaceNet/raw/a6cc9032a659b615f477833e1a70b5e7931bcccc/"
+    "retinaface/weights/mobilenet0.25_Final.pth"
+)
 
 
 def _mtcnn(model_dirs: Sequence[Path], device: str) -> Detector:
@@ -29,7 +34,23 @@ def _yunet(model_dirs: Sequence[Path], device: str) -> Detector:
     return YuNetDetector(path)
 
 
-DETECTORS: dict[str, Callable[[Sequence[Path], str], Detector]] = {"mtcnn": _mtcnn, "yunet": _yunet}
+def _retinaface(model_dirs: Sequence[Path], device: str) -> Detector:
+    path = find_weights(RETINAFACE_FILE, model_dirs, subdir="retinaface")
+    if path is None:
+        raise ModelUnavailable(
+            f"RetinaFace needs {RETINAFACE_FILE} in one of the model dirs ({', '.join(map(str, model_dirs))}); "
+            f"run `python scripts/download_weights.py retinaface` (from {RETINAFACE_URL}) or set FACEREG_MODEL_DIR"
+        )
+    from model.detection.retinaface import RetinaFaceDetector  # torch: loaded by the processes that detect, only
+
+    return RetinaFaceDetector(path, device=device)
+
+
+DETECTORS: dict[str, Callable[[Sequence[Path], str], Detector]] = {
+    "mtcnn": _mtcnn,
+    "yunet": _yunet,
+    "retinaface": _retinaface,
+}
 
 
 def create_detector(name: str, model_dirs: Sequence[Path], device: str = "cpu") -> Detector:
