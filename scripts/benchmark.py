@@ -5,6 +5,7 @@ python scripts/benchmark.py index [--sizes 100000,1000000] [--dim 128]
 python scripts/benchmark.py queue [--people N]
 python scripts/benchmark.py decode [--code-dir OLD_TREE] [--kill-above-gib 6]
 python scripts/benchmark.py realtime [--seconds 30]   (realtime attendance FPS, stage ms, latency; ~10 min)
+python scripts/benchmark.py quality [--dlib-folds 2]   (detectors, small faces, flip, templates on LFW and lfw-64; ~1 h)
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from scripts.bench_decode import detect_one
 from scripts.bench_decode import run_all as run_decode
 from scripts.bench_embed import run_all, run_one, summary_table
 from scripts.bench_index import run_all as run_index
+from scripts.bench_quality import DEFAULT_TOLERANCE, DLIB_FOLDS, TIMING_IMAGES
+from scripts.bench_quality import markdown as quality_table
+from scripts.bench_quality import run_all as run_quality
 from scripts.bench_queue import run_all as run_queue
 from scripts.bench_realtime import markdown as realtime_table
 from scripts.bench_realtime import run_all as run_realtime
 from scripts.cli import parser as cli_parser
 from scripts.cli import print_json, run, setup_logging
-from scripts.cli_args import POSITIVE, bounded_float, existing_dir
+from scripts.cli_args import POSITIVE, bounded_float, bounded_int, existing_dir
 from services.config import get_settings
 
 
@@ -46,6 +50,16 @@ def main() -> int:
         "--kill-above-gib", type=bounded_float(0.5, 64.0), default=6.0, help="memory ceiling of a run, GiB"
     )
     decode.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
+    quality = sub.add_parser(
+        "quality", help="detection rate/ms, small-face grid, View 2 and Top-K by detector, flip, template weight"
+    )
+    quality.add_argument("--timing-images", type=POSITIVE, default=TIMING_IMAGES, help="images per timed setting")
+    quality.add_argument("--dlib-folds", type=bounded_int(2, 10), default=DLIB_FOLDS, help="View 2 folds for dlib")
+    quality.add_argument(
+        "--tolerance", type=bounded_float(0.0, 0.05), default=DEFAULT_TOLERANCE, help="dev accuracy counted as a tie"
+    )
+    quality.add_argument("--detectors", help="comma-separated (default: mtcnn,yunet,retinaface where available)")
+    quality.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
     det = sub.add_parser("detect-one", help="(internal) MTCNN's memory on one image size, in this process")
     det.add_argument("side", type=POSITIVE)
     det.add_argument("content", choices=["faces", "noise", "40 px faces"])
@@ -68,6 +82,12 @@ def main() -> int:
     if args.command == "realtime":
         print(realtime_table(run_realtime(args.out, get_settings(), args.seconds)))
         print_json({"report": str(args.out / "realtime.json")})
+        return 0
+    if args.command == "quality":
+        detectors = args.detectors.split(",") if args.detectors else None
+        report = run_quality(get_settings(), args.out, args.tolerance, args.timing_images, args.dlib_folds, detectors)
+        print(quality_table(report))
+        print_json({"report": str(args.out / "quality.json")})
         return 0
     if args.command == "index":
         sizes = [int(x) for x in args.sizes.split(",")]

@@ -39,12 +39,14 @@ class Settings(BaseSettings):
     model: str = "auto"  # arcface-r50 | mobilefacenet | dlib | auto
     runtime: Literal["auto", "torch", "onnx", "dlib"] = "auto"
     model_dir: Annotated[list[Path], NoDecode] = Field(default_factory=_default_model_dirs)
-    detector: Literal["mtcnn", "yunet", "retinaface"] = "mtcnn"
+    detector: Literal["auto", "mtcnn", "yunet", "retinaface"] = "auto"  # auto: RetinaFace when its weights are found
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int = Field(default=0, ge=0)  # 0: one per core, at most 4
     batch_size: int = Field(default=32, ge=1)
     flip_tta: bool = False
     min_face_size: int = Field(default=20, ge=8)
+    # Images whose shorter side is under this are enlarged to it before detection (0: never); see DetectorOptions.
+    detect_upscale_below: int = Field(default=160, ge=0, le=4096)
     detection_score: float = Field(default=0.7, ge=0.0, le=1.0, allow_inf_nan=False)
     no_face: Literal["error", "center_crop"] = "error"
     # Cosine thresholds in [-1, 1]; None: the model's calibrated default (1:1 and 1:N).
@@ -53,7 +55,7 @@ class Settings(BaseSettings):
     # 1:N person score: this share on the person's template, the rest on their best face (model/templates.py).
     # The models' default 1:N thresholds are calibrated at the default; after a change, recalibrate a gallery
     # (`evaluate.py open-set --apply`).
-    template_weight: float = Field(default=0.5, ge=0.0, le=1.0, allow_inf_nan=False)
+    template_weight: float = Field(default=0.75, ge=0.0, le=1.0, allow_inf_nan=False)
     gallery: str = "default"
     enroll_multi_face: Literal["error", "largest"] = "error"
     enroll_min_quality: float = Field(default=0.25, ge=0.0, le=1.0, allow_inf_nan=False)

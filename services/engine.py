@@ -24,7 +24,11 @@ def configure_threads(settings: Settings) -> int:
 
 def pipeline_options(settings: Settings) -> PipelineOptions:
     return PipelineOptions(
-        detector=DetectorOptions(min_face_size=settings.min_face_size, score_threshold=settings.detection_score),
+        detector=DetectorOptions(
+            min_face_size=settings.min_face_size,
+            score_threshold=settings.detection_score,
+            upscale_below=settings.detect_upscale_below,
+        ),
         no_face=settings.no_face,
         limits=settings.image_limits,
     )

@@ -107,7 +107,11 @@ def runtime_section() -> None:
     st.dataframe(
         [
             {"setting": "FACEREG_MODEL", "value": s.model, "meaning": "embedding model of new galleries"},
-            {"setting": "FACEREG_DETECTOR", "value": s.detector, "meaning": "face detector (mtcnn, yunet or retinaface)"},
+            {
+                "setting": "FACEREG_DETECTOR",
+                "value": s.detector,
+                "meaning": "face detector (auto: retinaface if its weights are found, else mtcnn)",
+            },
             {"setting": "FACEREG_DEVICE", "value": s.device, "meaning": "cpu, cuda or auto"},
             {
                 "setting": "FACEREG_ATTENDANCE_COOLDOWN_S",

@@ -57,7 +57,8 @@ BAD_SETTINGS: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
         "local_services.py",
         ("status",),
         {"FACEREG_MIN_FACE_SIZE": "abc", "FACEREG_DETECTOR": "haar"},
-        "error: invalid settings FACEREG_DETECTOR: Input should be 'mtcnn' or 'yunet'; FACEREG_MIN_FACE_SIZE: Input",
+        "error: invalid settings FACEREG_DETECTOR: Input should be 'auto', 'mtcnn', 'yunet' or 'retinaface'; "
+        "FACEREG_MIN_FACE_SIZE: Input",
     ),
 ]
 

@@ -26,6 +26,7 @@ NON_DEFAULT: dict[str, object] = {
     "verify_threshold": -0.3,
     "identify_threshold": 0.1 + 0.2,  # not a short decimal: the text must keep every digit
     "template_weight": 0.7,
+    "detect_upscale_below": 300,
     "gallery": "staff",
     "enroll_multi_face": "largest",
     "enroll_min_quality": 0.5,
