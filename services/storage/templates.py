@@ -54,7 +54,8 @@ def compute_templates(
     ctx: ServiceContext, gallery: str, person_ids: Iterable[str] | None = None, vector_field: str = "vector"
 ) -> Templates:
     """The templates the records say the persons should have (all the gallery's persons when None)."""
-    query: dict[str, Any] = {"gallery": gallery, "vector_state": {"$in": LIVE_STATES}}
+    # A face enrolled during a reindex has no `next_vector` yet: it joins the new templates through its own write.
+    query: dict[str, Any] = {"gallery": gallery, "vector_state": {"$in": LIVE_STATES}, vector_field: {"$exists": True}}
     if person_ids is not None:
         query["person_id"] = {"$in": sorted(set(person_ids))}
     fields = {"person_id": 1, "quality": 1, vector_field: 1}
