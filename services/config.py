@@ -39,7 +39,9 @@ class Settings(BaseSettings):
     model: str = "auto"  # arcface-r50 | mobilefacenet | dlib | auto
     runtime: Literal["auto", "torch", "onnx", "dlib"] = "auto"
     model_dir: Annotated[list[Path], NoDecode] = Field(default_factory=_default_model_dirs)
-    detector: Literal["auto", "mtcnn", "yunet", "retinaface"] = "auto"  # auto: RetinaFace when its weights are found
+    # auto: RetinaFace when its weights are found, else MTCNN. MTCNN stays the default: RetinaFace is more accurate
+    # but also finds real background faces, which the one-face enrollment rule refuses (README, Detectors).
+    detector: Literal["auto", "mtcnn", "yunet", "retinaface"] = "mtcnn"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int = Field(default=0, ge=0)  # 0: one per core, at most 4
     batch_size: int = Field(default=32, ge=1)

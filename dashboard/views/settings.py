@@ -110,7 +110,7 @@ def runtime_section() -> None:
             {
                 "setting": "FACEREG_DETECTOR",
                 "value": s.detector,
-                "meaning": "face detector (auto: retinaface if its weights are found, else mtcnn)",
+                "meaning": "face detector (mtcnn, retinaface, yunet; auto: retinaface if found)",
             },
             {"setting": "FACEREG_DEVICE", "value": s.device, "meaning": "cpu, cuda or auto"},
             {

@@ -22,4 +22,4 @@ def test_auto_falls_back_to_mtcnn_and_a_named_detector_stays(tmp_path: Path) -> 
 def test_the_defaults_are_the_measured_ones() -> None:
     fields = Settings.model_fields
     defaults = [fields[name].default for name in ("detector", "detect_upscale_below", "template_weight")]
-    assert defaults == ["auto", 160, 0.75]
+    assert defaults == ["mtcnn", 160, 0.75]
