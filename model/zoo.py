@@ -140,10 +140,10 @@ ZOO: dict[str, ModelSpec] = {
         license="code Apache-2.0; weights trained on MS-Celeb-1M: research use unless cleared",
         upstream="https://github.com/foamliu/MobileFaceNet",
         verify_threshold=0.31,
-        identify_threshold=0.446,
+        identify_threshold=0.457,
         threshold_source="1:1: best-accuracy threshold on LFW View 1 DevTrain (2,200 pairs, MTCNN, 0.312); "
         "1:N: FPIR 1 % on 600 LFW people outside gallery_split.csv searched against its 423 through the services "
-        "(RetinaFace, template weight 0.75: 0.4461)",
+        "(MTCNN, template weight 0.75: 0.4570; RetinaFace: 0.4461)",
         subdir="mobilefacenet",
         canonical_sha256="90a00ba1d8b0b688af3deb731ed53dca582e6106805d1bc3cfdef55f570493f4",
     ),

@@ -99,8 +99,8 @@ def test_a_thin_array_is_refused_before_detection(mfn: FacePipeline) -> None:
 
 def test_enlargement_of_small_images_stays_within_the_budget() -> None:
     options = DetectorOptions(max_pixels=100_000)
-    # Without the budget a 16x1000 strip would be enlarged 14x to 224x14,000 (3.1 MP).
+    # Without the budget a 16x1000 strip would be enlarged 10x to 160x10,000 (1.6 MP).
     factor = working_scale(16, 1000, options)
     assert 16 * 1000 * factor**2 <= options.max_pixels
-    assert working_scale(100, 100, options) == pytest.approx(2.24)  # thumbnails are still enlarged
+    assert working_scale(100, 100, options) == pytest.approx(1.6)  # thumbnails are still enlarged (to 160 px)
     assert working_scale(1080, 1920, DetectorOptions()) == 1.0  # a 1080p frame is detected as it is

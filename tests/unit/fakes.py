@@ -28,7 +28,7 @@ LEVELS = 9  # colour levels per channel: 9**3 identities
 FIRST_LEVEL = 56
 LEVEL_STEP = 16
 DIM = 128
-IMAGE_SIZE = (256, 256)  # (height, width): not enlarged before detection (detect_faces upscales under 224 px)
+IMAGE_SIZE = (256, 256)  # (height, width): not enlarged before detection (detect_faces upscales under 160 px)
 
 
 def identity_colour(identity: int) -> tuple[int, int, int]:
