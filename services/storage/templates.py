@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model.templates import face_weights, person_template
+from model.templates import templates_of
 from model.types import FloatArray
 from services.storage.records import Gallery, vector_from_bytes
 
@@ -38,16 +38,15 @@ class Templates:
 
     @classmethod
     def from_docs(cls, docs: Iterable[Mapping[str, Any]], vector_field: str = "vector") -> Templates:
-        faces: dict[str, list[tuple[FloatArray, float]]] = {}
-        for d in docs:
-            quality = float((d.get("quality") or {}).get("score", 0.0))
-            faces.setdefault(d["person_id"], []).append((vector_from_bytes(d[vector_field]), quality))
-        return cls(
-            {
-                person: person_template(np.stack([v for v, _ in rows]), face_weights([q for _, q in rows]))
-                for person, rows in faces.items()
-            }
+        rows = list(docs)
+        if not rows:
+            return cls({})
+        persons, templates = templates_of(
+            np.stack([vector_from_bytes(d[vector_field]) for d in rows]),
+            [d["person_id"] for d in rows],
+            [float((d.get("quality") or {}).get("score", 0.0)) for d in rows],
         )
+        return cls(dict(zip(persons, templates, strict=True)))
 
 
 def compute_templates(
