@@ -63,6 +63,12 @@ class WeightsMismatch(ModelUnavailable):
     code = "weights_mismatch"
 
 
+class TrainingError(FaceregError):
+    """Training cannot start or go on as asked: unusable data, an incompatible checkpoint, a bad setting."""
+
+    code = "training_error"
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorInfo:
     """One item's error inside a result that goes on without it (a rejected photo, a probe that could not be

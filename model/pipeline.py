@@ -37,33 +37,12 @@ class FaceEmbedding:
     chip: ImageArray
 
 
-class FacePipeline:
-    def __init__(self, detector: Detector, embedder: Embedder, options: PipelineOptions | None = None) -> None:
+class FaceFinder:
+    """Decode -> detect -> choose: the faces of an image, without an embedder (training aligns with it)."""
+
+    def __init__(self, detector: Detector, options: PipelineOptions | None = None) -> None:
         self.detector = detector
-        self.embedder = embedder
         self.options = options or PipelineOptions()
-
-    @property
-    def contract(self) -> EmbeddingContract:
-        return self.embedder.contract
-
-    @property
-    def spec(self) -> ModelSpec:
-        """The embedding model's catalogue entry: its name and calibrated default thresholds."""
-        return self.embedder.spec
-
-    @property
-    def device(self) -> str:
-        return self.embedder.device
-
-    def describe(self) -> dict[str, str]:
-        """What reports record about the pipeline: model, runtime, detector and embedding contract."""
-        return {
-            "model": self.spec.name,
-            "runtime": self.embedder.runtime,
-            "detector": self.detector.name,
-            "contract": self.contract.id,
-        }
 
     def load(self, source: ImageSource) -> ImageArray:
         """Pixels from bytes or a file (reduced to `limits.work_pixels`), or an array, checked as a declared size is."""
@@ -90,6 +69,48 @@ class FacePipeline:
 
     def primary(self, image: ImageArray) -> Detection:
         return primary_face(self.find_faces(image), *image.shape[:2])
+
+    @staticmethod
+    def _centre_crop(image: ImageArray) -> Detection:
+        h, w = image.shape[:2]
+        side = float(min(h, w))
+        x0, y0 = (w - side) / 2.0, (h - side) / 2.0
+        return Detection(
+            box=np.array([x0, y0, x0 + side, y0 + side], dtype=np.float32),
+            landmarks=centre_crop_landmarks(h, w),
+            score=0.0,
+            fallback=True,
+        )
+
+
+class FacePipeline(FaceFinder):
+    """The finder plus the embedder: every face of an image as a vector."""
+
+    def __init__(self, detector: Detector, embedder: Embedder, options: PipelineOptions | None = None) -> None:
+        super().__init__(detector, options)
+        self.embedder = embedder
+
+    @property
+    def contract(self) -> EmbeddingContract:
+        return self.embedder.contract
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The embedding model's catalogue entry: its name and calibrated default thresholds."""
+        return self.embedder.spec
+
+    @property
+    def device(self) -> str:
+        return self.embedder.device
+
+    def describe(self) -> dict[str, str]:
+        """What reports record about the pipeline: model, runtime, detector and embedding contract."""
+        return {
+            "model": self.spec.name,
+            "runtime": self.embedder.runtime,
+            "detector": self.detector.name,
+            "contract": self.contract.id,
+        }
 
     def embed_faces(self, faces: Iterable[tuple[ImageArray, Detection]]) -> list[FaceEmbedding]:
         """Each (image, face) aligned, every chip embedded in one embedder call, each face's quality assessed.
@@ -131,15 +152,3 @@ class FacePipeline:
 
         embedded = iter(self.embed_faces(primaries()))
         return [failures[i] if i in failures else next(embedded) for i in range(len(sources))]
-
-    @staticmethod
-    def _centre_crop(image: ImageArray) -> Detection:
-        h, w = image.shape[:2]
-        side = float(min(h, w))
-        x0, y0 = (w - side) / 2.0, (h - side) / 2.0
-        return Detection(
-            box=np.array([x0, y0, x0 + side, y0 + side], dtype=np.float32),
-            landmarks=centre_crop_landmarks(h, w),
-            score=0.0,
-            fallback=True,
-        )

@@ -179,11 +179,19 @@ ZOO: dict[str, ModelSpec] = {
 AUTO_ORDER = ("arcface-r50", "mobilefacenet", "dlib")
 
 
-def get_spec(name: str) -> ModelSpec:
+def get_spec(name: str, model_dirs: Sequence[Path] = ()) -> ModelSpec:
+    """A zoo model, or a trained one (`custom:<name>`) from its card in `model_dirs` (model/model_card.py)."""
+    from model import model_card  # it builds on this module's types
+
+    if model_card.is_custom(name):
+        return model_card.load_spec(name, model_dirs)
     try:
         return ZOO[name]
     except KeyError:
-        raise ModelUnavailable(f"unknown model {name!r}; choose one of: {', '.join(ZOO)} or auto") from None
+        raise ModelUnavailable(
+            f"unknown model {name!r}; choose one of: {', '.join(ZOO)}, auto or {model_card.CUSTOM_PREFIX}<name> "
+            f"(a model trained with scripts/train.py)"
+        ) from None
 
 
 def resolve_runtime(spec: ModelSpec, runtime: str) -> str:

@@ -121,7 +121,7 @@ def enroll(ctx: ServiceContext, plans: list[PersonPlan], roots: list[Path]) -> N
 def warm_workers(ctx: ServiceContext, logs: list[Path]) -> None:
     """Each worker builds its model and opens the gallery (they do on their first task) before the clock starts:
     rounds of two grey chips per worker until every worker's log says its pipeline is built."""
-    size = chip_size(get_gallery(ctx, GALLERY))
+    size = chip_size(get_gallery(ctx, GALLERY), ctx.settings.model_dir)
     chip = from_bytes(encode_image(np.full((size, size, 3), 128, np.uint8), ".png"), "warm.png")
     with TaskClient(ctx.settings) as client:
         for _ in range(WARM_TRIES):

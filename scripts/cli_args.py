@@ -61,3 +61,16 @@ def _existing(is_kind: Callable[[Path], bool], otherwise: str) -> Callable[[str]
 
 existing_dir = _existing(Path.is_dir, "is a file, not a folder")
 existing_file = _existing(Path.is_file, "is not a regular file")
+
+
+def fold_list(text: str) -> int | list[int]:
+    """`K` (the first K folds), `A-B` (folds A to B) or `A,B,C` (those folds)."""
+    try:
+        if "-" in text:
+            lo, hi = (int(v) for v in text.split("-", 1))
+            return list(range(lo, hi + 1))
+        if "," in text:
+            return [int(v) for v in text.split(",") if v]
+        return POSITIVE(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fold count (5) or a fold list (5-9, 5,6,7)") from None

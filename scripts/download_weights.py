@@ -6,16 +6,19 @@
   python scripts/download_weights.py retinaface
 
 Files go to the first FACEREG_MODEL_DIR entry (default ~/.cache/facereg/models), in a
-folder named after the model; their sha256 is checked when the zoo records one.
+folder named after the model; their sha256 is checked when the zoo records one. Custom
+models (custom:<name>) are not downloaded: scripts/train.py makes them, with their card.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 
 from model.detection.factory import RETINAFACE_FILE, RETINAFACE_URL, YUNET_FILE
 from model.errors import ModelUnavailable
+from model.model_card import CUSTOM_DIR, TRAIN_HINT, is_custom
 from model.weights import download
 from model.zoo import ZOO, WeightsFile
 from scripts.cli import parser, run, setup_logging
@@ -35,7 +38,22 @@ DETECTOR_FILES = {
 }
 
 
+CUSTOM_NOT_DOWNLOADED = (
+    f"custom models are not downloaded: {TRAIN_HINT}, which writes its card and weights into "
+    f"<model dir>/{CUSTOM_DIR}/<name>/"
+)
+
+
+def not_custom(name: str) -> str:
+    """The argument type of `name`: a custom model gets its own message, not argparse's list of choices."""
+    if is_custom(name):
+        raise argparse.ArgumentTypeError(CUSTOM_NOT_DOWNLOADED)
+    return name
+
+
 def files_for(name: str, runtime: str) -> tuple[str, list[WeightsFile]]:
+    if is_custom(name):
+        raise ModelUnavailable(CUSTOM_NOT_DOWNLOADED)
     if name in DETECTOR_FILES:
         return name, [DETECTOR_FILES[name]]
     if name not in ZOO:
@@ -50,7 +68,7 @@ def files_for(name: str, runtime: str) -> tuple[str, list[WeightsFile]]:
 
 def main() -> int:
     cli = parser(__doc__)
-    cli.add_argument("name", choices=[*ZOO, *DETECTOR_FILES])
+    cli.add_argument("name", type=not_custom, choices=[*ZOO, *DETECTOR_FILES])
     cli.add_argument("--runtime", default="all", choices=["all", "torch", "onnx", "dlib"])
     cli.add_argument("--dest", type=Path, help="model dir (default: the first FACEREG_MODEL_DIR entry)")
     args = cli.parse_args()

@@ -1,6 +1,6 @@
 """Evaluate a model on a pairs CSV (verify) or an enroll/probe split (identify).
 
-  python scripts/evaluate.py verify --root DIR --pairs PAIRS.csv [--model M] [--runtime R] [--folds K] [--out OUT]
+  python scripts/evaluate.py verify --root DIR --pairs PAIRS.csv [--model M] [--runtime R] [--folds K|A-B] [--out OUT]
   python scripts/evaluate.py identify --root DIR --split SPLIT.csv [--model M] [--runtime R] [--out OUT]
 
 The last line printed is the report as one JSON object (also written to OUT/report.json).
@@ -18,7 +18,7 @@ from model.embedders import create_embedder
 from model.evaluation.protocols import evaluate_identification, evaluate_verification, read_csv
 from model.pipeline import FacePipeline
 from scripts.cli import parser, print_json, run, setup_logging
-from scripts.cli_args import POSITIVE, SIMILARITY, bounded_float, existing_dir, existing_file
+from scripts.cli_args import POSITIVE, SIMILARITY, bounded_float, existing_dir, existing_file, fold_list
 from services.config import Settings, get_settings
 from services.context import open_context
 from services.dedup.check import injected_copy_check
@@ -31,7 +31,7 @@ FPIR = bounded_float(1e-6, 1.0)  # a target false-positive identification rate (
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", type=existing_dir, required=True, help="folder the CSV paths are relative to")
-    p.add_argument("--model", help="arcface-r50 | mobilefacenet | dlib | auto")
+    p.add_argument("--model", help="arcface-r50 | mobilefacenet | dlib | auto | custom:<name>")
     p.add_argument("--runtime", choices=["auto", "torch", "onnx", "dlib"])
     p.add_argument("--detector", choices=["mtcnn", "yunet", "retinaface"])
     p.add_argument(
@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="1:1 verification, k-fold accuracy, ROC")
     _common(verify)
     verify.add_argument("--pairs", type=existing_file, required=True, help="CSV: path_a,path_b,same[,fold]")
-    verify.add_argument("--folds", type=POSITIVE, help="evaluate only the first K folds")
+    verify.add_argument("--folds", type=fold_list, help="evaluate the first K folds (5) or these folds (5-9, 5,6,7)")
     verify.add_argument(
         "--parity-runtime",
         choices=["torch", "onnx"],

@@ -134,7 +134,7 @@ def main() -> int:
     settings = get_settings()
     ctx = open_context(settings)
     gallery = get_gallery(ctx, args.gallery or settings.gallery)
-    size = chip_size(gallery)
+    size = chip_size(gallery, settings.model_dir)
     backend_for = _backends(ctx, settings, gallery.name, args)
     if backend_for is None:
         return EXIT_BAD_INPUT

@@ -15,7 +15,7 @@ from services.registry.consistency import reindex
 def main() -> int:
     cli = parser(__doc__)
     cli.add_argument("gallery")
-    cli.add_argument("--model", required=True, help="arcface-r50 | mobilefacenet | dlib")
+    cli.add_argument("--model", required=True, help="arcface-r50 | mobilefacenet | dlib | custom:<name>")
     cli.add_argument("--runtime", choices=["auto", "torch", "onnx", "dlib"])
     args = cli.parse_args()
     setup_logging()

@@ -36,7 +36,7 @@ def _default_datasets() -> Path | None:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FACEREG_", env_file=".env", extra="ignore")
 
-    model: str = "auto"  # arcface-r50 | mobilefacenet | dlib | auto
+    model: str = "auto"  # arcface-r50 | mobilefacenet | dlib | auto | custom:<name> (its card in model_dir)
     runtime: Literal["auto", "torch", "onnx", "dlib"] = "auto"
     model_dir: Annotated[list[Path], NoDecode] = Field(default_factory=_default_model_dirs)
     # auto: RetinaFace when its weights are found, else MTCNN. MTCNN stays the default: RetinaFace is more accurate

@@ -14,6 +14,7 @@ whose bytes are not UTF-8 travels as `path_b64` (see workers.payloads).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -32,6 +33,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from model.model_card import CARD_NAME, CUSTOM_PREFIX
 from model.zoo import RUNTIMES, ZOO
 from services.errors import ServiceError
 from services.registry.enrollment import DuplicatePhotos, EnrollOptions
@@ -64,6 +66,10 @@ MAX_MSG = 300  # the longest message of one problem
 REPORTED = 3  # problems named in one error; the rest are counted
 
 
+# A zoo model, auto, or a trained one by its card (custom:<name>); zoo names need no regex escaping.
+MODEL_NAME = re.compile(f"({'|'.join([*ZOO, 'auto'])}|{CUSTOM_PREFIX}{CARD_NAME.pattern})")
+
+
 def _gallery_name(name: str) -> str:
     try:
         return check_name(name)
@@ -72,8 +78,11 @@ def _gallery_name(name: str) -> str:
 
 
 def _model_name(name: str) -> str:
-    if name != "auto" and name not in ZOO:
-        raise ValueError(f"unknown model; choose one of: {', '.join(ZOO)} or auto")
+    if not MODEL_NAME.fullmatch(name):
+        raise ValueError(
+            f"unknown model; choose one of: {', '.join(ZOO)}, auto or {CUSTOM_PREFIX}<name> "
+            f"(a trained model; <name> matches {CARD_NAME.pattern})"
+        )
     return name
 
 
@@ -118,7 +127,16 @@ def _text(min_length: int, max_length: int, **schema: Any) -> Any:
 
 
 GalleryName = Annotated[str, _text(1, 255, pattern=NAME.pattern), AfterValidator(_gallery_name)]
-ModelName = Annotated[str, _text(1, 255, enum=[*ZOO, "auto"]), AfterValidator(_model_name)]
+ModelName = Annotated[
+    str,
+    _text(
+        1,
+        255,
+        anyOf=[{"enum": [*ZOO, "auto"]}, {"type": "string", "pattern": f"^{CUSTOM_PREFIX}{CARD_NAME.pattern}$"}],
+        description="`custom:<name>`: a model trained with scripts/train.py, found by its card in FACEREG_MODEL_DIR",
+    ),
+    AfterValidator(_model_name),
+]
 Runtime = Annotated[str, _text(1, 255, enum=[*RUNTIMES, "auto"]), AfterValidator(_runtime)]
 PathText = Annotated[str, _text(1, MAX_PATH_BYTES, description="no NUL"), AfterValidator(_no_nul)]
 AwareTime = Annotated[

@@ -8,7 +8,9 @@ import streamlit as st
 
 from dashboard import jobs
 from dashboard.session import actor_name, context, gallery, require_admin, require_user, settings
-from model.zoo import ZOO
+from model.errors import ModelUnavailable
+from model.model_card import list_cards
+from model.zoo import ZOO, ModelSpec, get_spec
 from services.config import redact
 from services.errors import NotFound
 from services.registry.galleries import get_gallery, set_thresholds
@@ -41,7 +43,7 @@ def thresholds(g: Gallery) -> None:
         c = g.calibration
         st.caption(f"Last calibration: {c.get('kind')} threshold {c.get('threshold', 0):.3f} from {c.get('source')}.")
     admin = require_admin("change thresholds")
-    spec = ZOO.get(g.model)
+    spec = model_spec(g.model)
     shown_verify = shown_threshold(g.verify_threshold, spec.verify_threshold if spec else 1.0, "1:1")
     shown_identify = shown_threshold(g.identify_threshold, spec.identify_threshold if spec else 1.0, "1:N")
     with st.form("thresholds"):
@@ -61,6 +63,15 @@ def thresholds(g: Gallery) -> None:
                 calibration={"kind": "manual", "source": actor_name()},
             )
             st.success("Saved; searches use them from now on.")
+
+
+def model_spec(name: str) -> ModelSpec | None:
+    """The gallery's model, or None when this process cannot find it (a custom model whose card is only in the
+    workers' model dir)."""
+    try:
+        return get_spec(name, settings().model_dir)
+    except ModelUnavailable:
+        return None
 
 
 def shown_threshold(stored: float, default: float, what: str) -> float:
@@ -85,7 +96,8 @@ def model_section(g: Gallery) -> None:
         st.warning(f"Being re-indexed to {g.reindexing_to}.")
     if not require_admin("re-index a gallery"):
         return
-    others = [m for m in ZOO if m != g.model]
+    # Custom models: those whose card is in this process's FACEREG_MODEL_DIR (the workers need it in theirs).
+    others = [m for m in [*ZOO, *list_cards(settings().model_dir)] if m != g.model]
     target = st.selectbox("Re-embed this gallery with", others, key="settings_model")
     status = jobs.follow("reindex", "Re-indexing")
     if status is not None:

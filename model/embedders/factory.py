@@ -30,11 +30,12 @@ def create_embedder(
     flip: bool = False,
     batch_size: int = 32,
 ) -> Embedder:
-    """Load the named model (`auto`: the best one present) on the given runtime and device."""
+    """Load the named model (`auto`: the best one present; `custom:<name>`: a trained one, by its card in
+    `model_dirs`) on the given runtime and device; the weights file must have the sha256 its spec records."""
     if model == "auto":
         spec, runtime = pick_auto(model_dirs, runtime)
     else:
-        spec = get_spec(model)
+        spec = get_spec(model, model_dirs)
         runtime = resolve_runtime(spec, runtime)
     weights = locate_weights(spec, runtime, model_dirs)
     verify_sha256(weights, spec.weights[runtime].sha256)

@@ -107,7 +107,7 @@ def evaluate_verification(
     root: Path,
     pairs_csv: Path,
     out_dir: Path,
-    folds: int | None = None,
+    folds: int | Sequence[int] | None = None,
     fars: Sequence[float] = DEFAULT_FARS,
     parity_with: Embedder | None = None,
     parity_n: int = 100,
@@ -146,15 +146,22 @@ def evaluate_verification(
     return report
 
 
-def _select_folds(rows: list[dict[str, str]], folds: int | None) -> tuple[list[dict[str, str]], list[int]]:
-    """The pairs with their fold ids; with `folds`, only the pairs of the first K folds (a quick run,
-    cross-validated among themselves)."""
+def _select_folds(
+    rows: list[dict[str, str]], folds: int | Sequence[int] | None
+) -> tuple[list[dict[str, str]], list[int]]:
+    """The pairs with their fold ids; with `folds` K, only the pairs of the first K folds (a quick run); with a
+    list of fold ids, only those folds (LFW folds 5-9: the test people of a model trained on the rest).
+    The folds kept are cross-validated among themselves."""
     fold_ids = _fold_ids(rows)
     if folds is None:
         return rows, fold_ids
-    if folds < 2:
-        raise DatasetError("--folds needs at least 2 (each fold's threshold comes from the others)")
-    wanted = set(sorted(set(fold_ids))[:folds])
+    present = sorted(set(fold_ids))
+    wanted = set(present[:folds]) if isinstance(folds, int) else set(folds)
+    missing = sorted(wanted - set(present))
+    if missing:
+        raise DatasetError(f"the pairs have no fold {', '.join(map(str, missing))} (folds: {present[0]}-{present[-1]})")
+    if len(wanted) < 2:
+        raise DatasetError("--folds needs at least 2 folds (each fold's threshold comes from the others)")
     kept = [(r, f) for r, f in zip(rows, fold_ids, strict=True) if f in wanted]
     return [r for r, _ in kept], [f for _, f in kept]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -27,9 +28,10 @@ class ChipMatches:
     vector: FloatArray
 
 
-def chip_size(gallery: Gallery) -> int:
-    """The side of the chips a camera sends for `gallery`: its model's input, aligned to the ArcFace template."""
-    spec = get_spec(gallery.model)
+def chip_size(gallery: Gallery, model_dirs: Sequence[Path]) -> int:
+    """The side of the chips a camera sends for `gallery`: its model's input, aligned to the ArcFace template
+    (`model_dirs`, the settings' model_dir: where a custom model's card is found)."""
+    spec = get_spec(gallery.model, model_dirs)
     _require_template_alignment(spec)
     return spec.preprocessing.input_size
 
@@ -61,5 +63,5 @@ def _require_template_alignment(spec: ModelSpec) -> None:
     if spec.preprocessing.alignment != ARCFACE_ALIGNMENT:
         raise ServiceError(
             f"realtime attendance sends ArcFace-aligned face chips; {spec.name} uses {spec.preprocessing.alignment} "
-            "alignment: use a gallery of an ArcFace-family model (mobilefacenet, arcface-r50)"
+            "alignment: use a gallery of an ArcFace-family model (mobilefacenet, arcface-r50, a custom:<name> one)"
         )
