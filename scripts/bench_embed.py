@@ -76,7 +76,7 @@ def bench_detector(settings: Settings, name: str, n_images: int) -> dict[str, An
     }
 
 
-def _random_r50(runtime: str, tmp: Path) -> ChipEmbedder:
+def _random_r50(runtime: str, tmp: Path, device: str) -> ChipEmbedder:
     spec = get_spec("arcface-r50")
     net = iresnet50()
     # Give BatchNorm realistic statistics so activations stay finite in eval mode.
@@ -90,37 +90,42 @@ def _random_r50(runtime: str, tmp: Path) -> ChipEmbedder:
     torch.save(net.state_dict(), weights)
     contract = contract_for(spec, weights, flip=False)
     if runtime == "torch":
-        return TorchEmbedder(spec, contract, weights, "cpu")
-    return OnnxEmbedder(spec, contract, export_onnx(net, tmp / "r50.onnx"), "cpu", threads=torch.get_num_threads())
+        return TorchEmbedder(spec, contract, weights, device)
+    return OnnxEmbedder(spec, contract, export_onnx(net, tmp / "r50.onnx"), device, threads=torch.get_num_threads())
 
 
-def _embedder(settings: Settings, model: str, runtime: str, tmp: Path) -> ChipEmbedder:
+def _embedder(settings: Settings, model: str, runtime: str, tmp: Path, device: str) -> ChipEmbedder:
     if model == "arcface-r50":
-        return _random_r50(runtime, tmp)
+        return _random_r50(runtime, tmp, device)
     if runtime == "onnx-dynamic":
         torch_emb = create_embedder(model, "torch", settings.model_dir, "cpu")
         assert isinstance(torch_emb, TorchEmbedder)
         path = export_onnx(torch_emb.net, tmp / f"{model}.onnx")
-        return OnnxEmbedder(torch_emb.spec, torch_emb.contract, path, "cpu", threads=torch.get_num_threads())
-    emb = create_embedder(model, runtime, settings.model_dir, "cpu")
+        return OnnxEmbedder(torch_emb.spec, torch_emb.contract, path, device, threads=torch.get_num_threads())
+    emb = create_embedder(model, runtime, settings.model_dir, device)
     assert isinstance(emb, ChipEmbedder)
     return emb
 
 
-def bench_embedder(settings: Settings, model: str, runtime: str, n_images: int) -> dict[str, Any]:
+def bench_embedder(
+    settings: Settings, model: str, runtime: str, n_images: int, device: str = "cpu", batch_size: int = 32
+) -> dict[str, Any]:
+    """Faces/s one at a time and in batches of `batch_size`; on CUDA, torch runs fp16 and ONNX Runtime its CUDA
+    provider when installed (onnxruntime-gpu; `device` in the result says where it ran)."""
     torch.set_num_threads(settings.torch_threads or 2)
     images = sample_images(settings, n_images)
     detector = create_detector("mtcnn", settings.model_dir, "cpu")
     with tempfile.TemporaryDirectory() as tmpdir:
-        emb = _embedder(settings, model, runtime, Path(tmpdir))
+        emb = _embedder(settings, model, runtime, Path(tmpdir), device)
+        emb.batch_size = batch_size
         chips = []
         for im in images:
             faces = detect_faces(detector, im, DetectorOptions())
             if faces:
                 chips.append(emb.align(im, primary_face(faces, *im.shape[:2])))
-        batch = (chips * (32 // len(chips) + 1))[:32]
+        batch = (chips * (batch_size // len(chips) + 1))[:batch_size]
         t1 = timed(lambda: [emb.embed([c]) for c in chips], 2) / len(chips)
-        t32 = timed(lambda: emb.embed(batch), 3) / len(batch)
+        t_batched = timed(lambda: emb.embed(batch), 3) / len(batch)
         vec = emb.embed(chips[:1])
     return {
         "model": model,
@@ -128,7 +133,9 @@ def bench_embedder(settings: Settings, model: str, runtime: str, n_images: int) 
         "dim": int(vec.shape[1]),
         "weights": "random (speed only)" if model == "arcface-r50" else "pretrained",
         "faces_per_s_batch1": round(1.0 / t1, 1),
-        "faces_per_s_batch32": round(1.0 / t32, 1),
+        "faces_per_s_batched": round(1.0 / t_batched, 1),
+        "batch": batch_size,
+        "device": emb.device,
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "torch_threads": torch.get_num_threads(),
     }
@@ -153,22 +160,23 @@ def with_ratios(embedders: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for e in embedders:
         base = by_key.get((e.get("model"), "torch"))
         if base and "error" not in e and e.get("runtime", "").startswith("onnx"):
-            for b in ("batch1", "batch32"):
+            for b in ("batch1", "batched"):
                 e[f"onnx_over_torch_{b}"] = round(e[f"faces_per_s_{b}"] / base[f"faces_per_s_{b}"], 2)
     return embedders
 
 
 def summary_table(report: dict[str, Any]) -> str:
     lines = [
-        "| model | runtime | faces/s b1 | faces/s b32 | onnx/torch b32 | peak RSS MB |",
-        "|---|---|---|---|---|---|",
+        "| model | runtime | device | faces/s b1 | faces/s batched | onnx/torch batched | peak RSS MB |",
+        "|---|---|---|---|---|---|---|",
     ]
     for e in report["embedders"]:
         if "error" in e:
-            lines.append(f"| {e['config']} | error: {e['error']} | | | | |")
+            lines.append(f"| {e['config']} | error: {e['error']} | | | | | |")
             continue
-        ratio = e.get("onnx_over_torch_batch32", "")
-        cells = [e["model"], e["runtime"], e["faces_per_s_batch1"], e["faces_per_s_batch32"], ratio, e["peak_rss_mb"]]
+        ratio = e.get("onnx_over_torch_batched", "")
+        cells = [e["model"], e["runtime"], e.get("device", "cpu"), e["faces_per_s_batch1"], e["faces_per_s_batched"]]
+        cells += [ratio, e["peak_rss_mb"]]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     lines += ["", "| detector | ms/image | peak RSS MB |", "|---|---|---|"]
     lines += [
@@ -179,21 +187,29 @@ def summary_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_all(n_images: int, out: Path) -> dict[str, Any]:
+def run_all(n_images: int, out: Path, device: str = "cpu", batch_size: int = 32) -> dict[str, Any]:
     report: dict[str, Any] = {
         "cpu_count": __import__("os").cpu_count(),
         "torch": torch.__version__,
         "n_images": n_images,
         "detectors": [run_isolated(["detector", d, str(n_images)]) for d in DETECTORS],
-        "embedders": with_ratios([run_isolated(["embedder", m, r, str(n_images)]) for m, r in CONFIGS]),
+        "device": device,
+        "batch": batch_size,
+        "embedders": with_ratios(
+            [run_isolated(["embedder", m, r, str(n_images), device, str(batch_size)]) for m, r in CONFIGS]
+        ),
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / "embed.json").write_text(json.dumps(report, indent=2))
-    (out / "embed.md").write_text("# benchmark embed\n\n" + summary_table(report) + "\n")
+    name = "embed" if device == "cpu" else f"embed-{device.split(':')[0]}"
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2))
+    (out / f"{name}.md").write_text(
+        f"# benchmark embed ({device}, batch {batch_size})\n\n" + summary_table(report) + "\n"
+    )
     return report
 
 
 def run_one(settings: Settings, args: list[str]) -> dict[str, Any]:
     if args[0] == "detector":
         return bench_detector(settings, args[1], int(args[2]))
-    return bench_embedder(settings, args[1], args[2], int(args[3]))
+    device, batch = (args[4], int(args[5])) if len(args) > 5 else ("cpu", 32)
+    return bench_embedder(settings, args[1], args[2], int(args[3]), device, batch)

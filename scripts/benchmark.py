@@ -1,6 +1,7 @@
 """Benchmarks that write report files (speed and memory targets live here, not in tests).
 
-python scripts/benchmark.py embed [--images N] [--out reports/benchmarks]
+python scripts/benchmark.py embed [--images N] [--device cuda --batch 256] [--out reports/benchmarks]
+python scripts/benchmark.py train [--device cuda] [--runs iresnet50:256:fp16,iresnet50:256:bf16] [--steps 20]
 python scripts/benchmark.py index [--sizes 100000,1000000] [--dim 128]
 python scripts/benchmark.py queue [--people N]
 python scripts/benchmark.py decode [--code-dir OLD_TREE] [--kill-above-gib 6]
@@ -22,6 +23,9 @@ from scripts.bench_quality import run_all as run_quality
 from scripts.bench_queue import run_all as run_queue
 from scripts.bench_realtime import markdown as realtime_table
 from scripts.bench_realtime import run_all as run_realtime
+from scripts.bench_train import CPU_RUNS, CUDA_RUNS, parse_runs
+from scripts.bench_train import markdown as train_table
+from scripts.bench_train import run_all as run_train
 from scripts.cli import parser as cli_parser
 from scripts.cli import print_json, run, setup_logging
 from scripts.cli_args import POSITIVE, bounded_float, bounded_int, existing_dir
@@ -33,7 +37,14 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     embed = sub.add_parser("embed", help="detection ms/image, embedding faces/s, torch vs ONNX, peak memory")
     embed.add_argument("--images", type=POSITIVE, default=40)
+    embed.add_argument("--device", default="cpu", help="cpu or cuda (torch fp16, ONNX Runtime CUDA)")
+    embed.add_argument("--batch", type=POSITIVE, default=32, help="faces per embedder call")
     embed.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
+    train = sub.add_parser("train", help="training images/s and peak memory per backbone, batch and precision")
+    train.add_argument("--device", default="cpu", help="cpu or cuda")
+    train.add_argument("--runs", help=f"ARCH:BATCH:PRECISION,... (default cpu: {CPU_RUNS}; cuda: {CUDA_RUNS})")
+    train.add_argument("--steps", type=POSITIVE, default=10, help="timed steps per run (after 2 warm-up steps)")
+    train.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
     index = sub.add_parser("index", help="Chroma add/query/recall at several sizes, MongoDB rates")
     index.add_argument("--sizes", default="100000,1000000", help="comma-separated vector counts")
     index.add_argument("--dim", type=POSITIVE, default=128, help="the model's dimension (128 MobileFaceNet, 512 R50)")
@@ -89,11 +100,16 @@ def main() -> int:
         print(quality_table(report))
         print_json({"report": str(args.out / "quality.json")})
         return 0
+    if args.command == "train":
+        default = CUDA_RUNS if args.device.startswith("cuda") else CPU_RUNS
+        report = run_train(args.device, parse_runs(args.runs or default), args.steps, args.out)
+        print(train_table(report))
+        return 0
     if args.command == "index":
         sizes = [int(x) for x in args.sizes.split(",")]
         print_json(run_index(sizes, args.dim, args.out, get_settings()))
         return 0
-    report = run_all(args.images, args.out)
+    report = run_all(args.images, args.out, args.device, args.batch)
     print(summary_table(report))
     print_json({"report": str(args.out / "embed.json")})
     return 0

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from model.errors import TrainingError
-from model.model_card import check_card_name
+from model.model_card import card_dir, check_card_name
 from model.pipeline import FaceFinder
 from model.training.augment import AugmentConfig, DegradeConfig
 from model.training.config import TrainConfig
@@ -275,7 +275,7 @@ def _publish(args: argparse.Namespace) -> dict[str, Any]:
         data["base_model"],
         _license(data),
     )
-    return {"published": card.model_name, "card": card.to_json()}
+    return {"published": card.model_name, "card": str(card_dir(_model_dir(settings, args), args.name) / "card.json")}
 
 
 def main() -> int:

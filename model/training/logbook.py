@@ -57,7 +57,7 @@ def plot_curve(steps_csv: Path, epochs_csv: Path, out: Path, title: str) -> Path
                 acc.plot([int(r["step"]) for r in epochs], [float(r[key]) for r in epochs], "o-", label=key)
         acc.set_ylabel("validation accuracy")
         acc.legend(loc="lower right")
-    ax.legend(loc="upper right")
+    ax.legend(loc="upper left")
     ax.set_title(title)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)

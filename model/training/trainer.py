@@ -89,12 +89,15 @@ class Trainer:
         self.run_dir = run_dir
         self.pre = preprocessing_of(config.architecture)
         torch.manual_seed(config.seed)
-        self.net = new_backbone(config.architecture, init_weights).to(device)
+        # channels-last: measured 1.9x faster MobileFaceNet training steps on CPU (67 vs 36 images/s, 2 cores)
+        self.net = new_backbone(config.architecture, init_weights).to(device).to(memory_format=torch.channels_last)
         self.head: MarginHead | None = None
         if config.mode == "classify":
             self.head = build_head(config.head, config.dim, data.num_classes, config.s, config.m).to(device)
         self.teacher = (
-            new_backbone(config.architecture, init_weights).to(device).eval() if config.mode == "distill" else None
+            new_backbone(config.architecture, init_weights).to(device).to(memory_format=torch.channels_last).eval()
+            if config.mode == "distill"
+            else None
         )
         self.steps_per_epoch = self._steps_per_epoch()
         total = config.epochs * self.steps_per_epoch
@@ -167,7 +170,8 @@ class Trainer:
         return self._tensor(degraded), self._tensor(base)
 
     def _tensor(self, chips: list[np.ndarray]) -> torch.Tensor:
-        return to_tensor(chips, self.pre.mean, self.pre.std).to(self.device, non_blocking=True)
+        x = to_tensor(chips, self.pre.mean, self.pre.std).to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last)
 
     # -- one step ----------------------------------------------------------------------------------------------
     def _autocast(self) -> AbstractContextManager[object]:
@@ -259,7 +263,7 @@ class Trainer:
     def _end_epoch(self, epoch: int, losses: list[float], seconds: float) -> None:
         """Validate, log, keep the best backbone and write the checkpoint of the epoch just finished."""
         scores = validate(self.net, self.val, self.pre, self.device)
-        s, m = self.margin.at(max(self.step - 1, 0))
+        s, m = self.margin.at(max(self.step - 1, 0)) if self.head is not None else ("", "")
         first = self.step - len(losses)
         append_rows(
             self.run_dir / "steps.csv",
