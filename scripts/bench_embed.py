@@ -142,9 +142,11 @@ def bench_embedder(
 
 
 def run_isolated(args: list[str]) -> dict[str, Any]:
-    """Run one configuration in a fresh interpreter; its last stdout line is its JSON result."""
+    """Run one configuration in a fresh interpreter (`args`: an embed-one configuration, or a command and its
+    arguments, like `train-one ...`); its last stdout line is its JSON result."""
+    command = args if args[0].endswith("-one") else ["embed-one", *args]
     proc = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("benchmark.py")), "embed-one", *args],
+        [sys.executable, str(Path(__file__).with_name("benchmark.py")), *command],
         capture_output=True,
         text=True,
         check=False,

@@ -23,6 +23,7 @@ from model.training.augment import AugmentConfig
 from model.training.config import TrainConfig
 from model.training.trainer import TrainData, Trainer
 from model.training.validation import ValidationSet
+from scripts.bench_embed import run_isolated
 
 CLASSES = 1000  # the head's width: a mid-sized training set
 CPU_RUNS = "iresnet50:8:off,mobilefacenet:64:off"
@@ -42,6 +43,14 @@ def _peak_mb(device: str) -> float:
 
 
 def bench_one(architecture: str, batch: int, amp: str, device: str, steps: int) -> dict[str, Any]:
+    """One configuration in this process (`benchmark.py train-one`): errors become a result, not a crash."""
+    try:
+        return _bench_one(architecture, batch, amp, device, steps)
+    except (TrainingError, torch.cuda.OutOfMemoryError) as exc:
+        return {"architecture": architecture, "batch": batch, "amp": amp, "error": str(exc)[:300]}
+
+
+def _bench_one(architecture: str, batch: int, amp: str, device: str, steps: int) -> dict[str, Any]:
     """Images/s over `steps` steps after 2 warm-up steps, and the peak memory of the process (or GPU)."""
     config = TrainConfig(
         architecture=architecture, batch_size=batch, amp=amp, epochs=1, augment=AugmentConfig(flip=0.5, crop=0.5)
@@ -77,10 +86,9 @@ def bench_one(architecture: str, batch: int, amp: str, device: str, steps: int) 
 def run_all(device: str, runs: list[tuple[str, int, str]], steps: int, out: Path) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     for architecture, batch, amp in runs:
-        try:
-            results.append(bench_one(architecture, batch, amp, device, steps))
-        except (TrainingError, torch.cuda.OutOfMemoryError) as exc:
-            results.append({"architecture": architecture, "batch": batch, "amp": amp, "error": str(exc)[:300]})
+        # Each in its own process: its peak memory is its own (ru_maxrss never goes down).
+        found = run_isolated(["train-one", architecture, str(batch), amp, device, str(steps)])
+        results.append(found if "error" not in found else {"architecture": architecture, "batch": batch, **found})
     report = {
         "device": torch.cuda.get_device_name() if device.startswith("cuda") else platform.processor() or "cpu",
         "torch": torch.__version__,

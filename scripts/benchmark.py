@@ -24,6 +24,7 @@ from scripts.bench_queue import run_all as run_queue
 from scripts.bench_realtime import markdown as realtime_table
 from scripts.bench_realtime import run_all as run_realtime
 from scripts.bench_train import CPU_RUNS, CUDA_RUNS, parse_runs
+from scripts.bench_train import bench_one as bench_train_one
 from scripts.bench_train import markdown as train_table
 from scripts.bench_train import run_all as run_train
 from scripts.cli import parser as cli_parser
@@ -74,10 +75,16 @@ def main() -> int:
     det = sub.add_parser("detect-one", help="(internal) MTCNN's memory on one image size, in this process")
     det.add_argument("side", type=POSITIVE)
     det.add_argument("content", choices=["faces", "noise", "40 px faces"])
+    train_one = sub.add_parser("train-one", help="(internal) one training configuration in this process")
+    train_one.add_argument("config", nargs=5, metavar="ARCH BATCH PRECISION DEVICE STEPS")
     one = sub.add_parser("embed-one", help="(internal) one configuration in this process")
     one.add_argument("config", nargs="+")
     args = parser.parse_args()
     setup_logging()
+    if args.command == "train-one":
+        arch, batch, amp, device, steps = args.config
+        print_json(bench_train_one(arch, int(batch), amp, device, int(steps)))
+        return 0
     if args.command == "embed-one":
         print_json(run_one(get_settings(), args.config))
         return 0

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from model.embedders import resolve_device
 from model.errors import TrainingError
 from model.model_card import card_dir, check_card_name
 from model.pipeline import FaceFinder
@@ -202,9 +203,8 @@ def _fit(args: argparse.Namespace) -> dict[str, Any]:
     val_set = ValidationSet(
         val.images, verification_pairs(_labels(val.samples).tolist(), config.val_pairs, config.seed), config.val_lowres
     )
-    trainer = Trainer(
-        config, TrainData(train.images, _labels(train.samples)), val_set, args.run, args.device, _init(data)
-    )
+    device = resolve_device(args.device)  # cuda without a GPU: a clear error, not torch's
+    trainer = Trainer(config, TrainData(train.images, _labels(train.samples)), val_set, args.run, device, _init(data))
     result = trainer.fit(resume=args.resume)
     report: dict[str, Any] = {
         "run": str(args.run),
@@ -293,7 +293,7 @@ def main() -> int:
     fit.add_argument("--init", help="scratch (default), shipped (the zoo's weights) or a weights file")
     fit.add_argument("--resume", action="store_true", help="go on from the run's last checkpoint")
     fit.add_argument("--publish", metavar="NAME", help="publish the best checkpoint as custom:NAME")
-    fit.add_argument("--device", default="cpu", help="cpu or cuda")
+    fit.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda when a GPU is visible)")
     _config_flags(fit)
     pub = sub.add_parser("publish", help="publish a run's weights as custom:NAME")
     pub.add_argument("--name", required=True)
