@@ -59,8 +59,8 @@ def _config_flags(p: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.name in NESTED:
-            p.add_argument(flag, metavar="K=V,...", help=f"{f.name} settings: {_nested_help(NESTED[f.name])}")
-        elif f.type in ("bool",):
+            p.add_argument(flag, metavar="K=V,...", help=f"{f.name} (pairs as A:B): {_nested_help(NESTED[f.name])}")
+        elif f.type == "bool":
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
         else:
             p.add_argument(flag, metavar=f.name.upper(), help=f"default {f.default!r}")

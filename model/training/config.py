@@ -76,6 +76,8 @@ class TrainConfig:
             raise TrainingError(
                 "SphereFace takes one integer margin (start_m = m, e.g. 4): it anneals with lam, not a ramp"
             )
+        if self.freeze_backbone_epochs and self.mode != "classify":
+            raise TrainingError("a frozen-backbone warm-up trains the margin head alone: it needs mode classify")
         if self.mode in ("triplet", "contrastive") and not self.images_per_class:
             raise TrainingError(f"{self.mode} needs class-balanced batches: set images_per_class (e.g. 4)")
 

@@ -61,7 +61,10 @@ def identities_of_pairs(pairs_csv: Path, folds: Iterable[int]) -> set[str]:
         raise TrainingError(f"{pairs_csv}: cannot read the pairs file ({exc})") from exc
     if not rows or not {"path_a", "path_b", "fold"} <= set(rows[0]):
         raise TrainingError(f"{pairs_csv}: needs the columns path_a, path_b and fold")
-    return {Path(r[k]).parent.name for r in rows if int(r["fold"]) in wanted for k in ("path_a", "path_b")}
+    try:
+        return {Path(r[k]).parent.name for r in rows if int(r["fold"]) in wanted for k in ("path_a", "path_b")}
+    except ValueError as exc:
+        raise TrainingError(f"{pairs_csv}: a fold that is not a whole number ({exc})") from exc
 
 
 @dataclass(frozen=True, slots=True)

@@ -192,6 +192,8 @@ def test_one_person_cannot_be_trained_on(tmp_path: Path) -> None:
         ({"mode": "triplet"}, "class-balanced"),
         ({"images_per_class": 3}, "divide the batch size"),
         ({"epochs": 0}, "epochs >= 1"),
+        ({"mode": "distill", "freeze_backbone_epochs": 1}, "needs mode classify"),
+        ({"head": "sphereface", "m": 4, "start_m": 0}, "one integer margin"),
     ],
 )
 def test_invalid_configs_are_refused(changes: dict[str, Any], message: str) -> None:
