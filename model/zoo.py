@@ -194,6 +194,14 @@ def get_spec(name: str, model_dirs: Sequence[Path] = ()) -> ModelSpec:
         ) from None
 
 
+def spec_for_architecture(architecture: str) -> ModelSpec:
+    """The zoo model built on `architecture`: its preprocessing and shipped weights are what training starts from."""
+    for spec in ZOO.values():
+        if spec.architecture == architecture:
+            return spec
+    raise ModelUnavailable(f"no zoo model is built on {architecture!r}")
+
+
 def resolve_runtime(spec: ModelSpec, runtime: str) -> str:
     """`auto` -> the model's preferred runtime; otherwise the runtime must be one the model has."""
     if runtime == "auto":

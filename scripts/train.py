@@ -30,6 +30,7 @@ from model.errors import TrainingError
 from model.model_card import card_dir, check_card_name
 from model.pipeline import FaceFinder
 from model.training.augment import AugmentConfig, DegradeConfig
+from model.training.checkpoint import load_checkpoint, save_atomic
 from model.training.config import TrainConfig
 from model.training.data import (
     ChipCache,
@@ -44,7 +45,7 @@ from model.training.data import (
 from model.training.publish import publish
 from model.training.trainer import TrainData, Trainer
 from model.training.validation import ValidationSet
-from model.zoo import ZOO, locate_weights
+from model.zoo import ZOO, locate_weights, spec_for_architecture
 from scripts.cli import parser, print_json, run, setup_logging
 from scripts.cli_args import FRACTION, POSITIVE, existing_dir, existing_file, fold_list
 from services.config import Settings, get_settings
@@ -118,14 +119,16 @@ def _finder(settings: Settings, aligned: bool) -> FaceFinder | None:
     return FaceFinder(create_detector(settings.detector, settings.model_dir), pipeline_options(settings))
 
 
-def _chips(settings: Settings, data: dict[str, Any], split: Split) -> tuple[Chips, Chips]:
+def _chips(settings: Settings, data: dict[str, Any], groups: dict[str, list[str]]) -> dict[str, Chips]:
+    """The aligned chips of each named group of people (`{"training": split.train, ...}`), from the cache."""
     root = Path(data["root"])
-    samples = [s for s in scan_folder(root) if s.identity not in set(split.excluded)]
+    samples = scan_folder(root)
     cache = ChipCache(settings.data_dir / "cache" / "chips", _finder(settings, data["aligned"]))
-    train_ids, val_ids = set(split.train), set(split.val)
-    train = cache.load(root, [s for s in samples if s.identity in train_ids], "aligning training photos")
-    val = cache.load(root, [s for s in samples if s.identity in val_ids], "aligning validation photos")
-    return train, val
+    chips = {}
+    for name, people in groups.items():
+        wanted = set(people)
+        chips[name] = cache.load(root, [s for s in samples if s.identity in wanted], f"aligning {name} photos")
+    return chips
 
 
 def _labels(samples: list[Sample]) -> np.ndarray:
@@ -142,7 +145,7 @@ def _init_weights(settings: Settings, init: str | None, architecture: str) -> tu
         if not path.is_file():
             raise TrainingError(f"--init {init}: no such weights file (or use shipped / scratch)")
         return path, None
-    spec = next(s for s in ZOO.values() if s.architecture == architecture)
+    spec = spec_for_architecture(architecture)
     return locate_weights(spec, "torch", settings.model_dir), spec.name
 
 
@@ -190,7 +193,8 @@ def _fit(args: argparse.Namespace) -> dict[str, Any]:
     settings = get_settings()
     configure_threads(settings)
     config, data, split = _prepare(args, settings)
-    train, val = _chips(settings, data, split)
+    loaded = _chips(settings, data, {"training": split.train, "validation": split.val})
+    train, val = loaded["training"], loaded["validation"]
     data |= {
         "train_images": len(train.samples),
         "val_images": len(val.samples),
@@ -254,14 +258,10 @@ def _publish(args: argparse.Namespace) -> dict[str, Any]:
     )
     if not weights.is_file():
         raise TrainingError(f"{weights}: no such weights in the run (best, initial or epoch-NNN)")
-    if weights.parent.name == "checkpoints":
-        import torch
-
-        from model.training.checkpoint import save_atomic
-
-        state = torch.load(weights, map_location="cpu", weights_only=False)
+    if weights.parent.name == "checkpoints":  # a full training state: its backbone alone is published
+        state = load_checkpoint(weights, {"architecture": config.architecture})
         weights = save_atomic(state["backbone"], args.run / f"{args.weights}-backbone.pt")
-    _, val = _chips(settings, data, split)
+    val = _chips(settings, data, {"validation": split.val})["validation"]
     val_set = ValidationSet(
         val.images, verification_pairs(_labels(val.samples).tolist(), config.val_pairs, config.seed)
     )

@@ -26,6 +26,13 @@ class Embedder(Protocol):
     def embed(self, chips: Sequence[ImageArray]) -> FloatArray: ...
 
 
+def normalise_chips(batch: ImageArray, mean: Sequence[float], std: Sequence[float]) -> FloatArray:
+    """NHWC uint8 RGB -> NCHW float32, (x / 255 - mean) / std per channel: what every network of the zoo sees."""
+    scaled = batch.astype(np.float32) / np.float32(255.0)
+    normalised = (scaled - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2), dtype=np.float32)
+
+
 def l2_normalise(vectors: FloatArray) -> FloatArray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
@@ -63,9 +70,7 @@ class ChipEmbedder(ABC):
     def to_tensor_layout(self, batch: ImageArray) -> FloatArray:
         """NHWC uint8 RGB -> NCHW float32 normalised as the model was trained."""
         pre = self.spec.preprocessing
-        scaled = batch.astype(np.float32) / np.float32(255.0)
-        normalised = (scaled - np.asarray(pre.mean, dtype=np.float32)) / np.asarray(pre.std, dtype=np.float32)
-        return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2), dtype=np.float32)
+        return normalise_chips(batch, pre.mean, pre.std)
 
     @abstractmethod
     def _forward(self, batch: ImageArray) -> FloatArray:

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import torch
 
+from model.embedders.base import normalise_chips
 from model.errors import TrainingError
 from model.image_io import encode_image
 from model.types import ImageArray
@@ -168,7 +169,4 @@ def to_tensor(chips: Sequence[ImageArray] | ImageArray, mean: Sequence[float], s
     as (x / 255 - mean) / std."""
     if len(chips) == 0:
         raise TrainingError("to_tensor needs at least one chip")
-    batch = torch.from_numpy(np.array(chips, dtype=np.uint8)).permute(0, 3, 1, 2).float() / 255.0
-    shift = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-    scale = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-    return ((batch - shift) / scale).contiguous()
+    return torch.from_numpy(normalise_chips(np.asarray(chips, dtype=np.uint8), mean, std))

@@ -37,7 +37,7 @@ def latest(directory: Path) -> Path | None:
 def load_checkpoint(path: Path, expect: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint whose format and `expect`ed fields (fingerprint, architecture, classes) match this run."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # never runs code from the file
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         raise TrainingError(f"{path}: not a readable checkpoint ({exc})") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:

@@ -15,6 +15,7 @@ from model.export import export_onnx, onnx_parity
 from model.model_card import ModelCard, card_dir, check_card_name, write_card
 from model.training.checkpoint import save_atomic
 from model.training.config import ARCHITECTURE_DIMS
+from model.training.logbook import read_rows
 from model.training.trainer import new_backbone, preprocessing_of
 from model.training.validation import ValidationSet, pair_threshold
 from model.weights import sha256_file
@@ -26,7 +27,6 @@ CARD_FAR = 1e-3  # the provisional 1:N threshold: the validation pairs' threshol
 
 def run_record(run_dir: Path) -> dict[str, Any]:
     """What a run wrote about itself: config, data, split sizes and the per-epoch log."""
-    from model.training.logbook import read_rows
 
     def read(name: str) -> Any:
         path = run_dir / name

@@ -67,20 +67,8 @@ class ClassBalancedSampler(Sampler[list[int]]):
         return [int(i) for i in np.resize(rng.permutation(group), self.images_per_class)]
 
 
-def _class_sizes(labels: Sequence[int]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """(each sample's class number, each class's size), classes numbered in sorted label order."""
-    _, inverse, counts = np.unique(np.asarray(labels), return_inverse=True, return_counts=True)
-    return inverse, counts
-
-
 def _indices_by_class(labels: Sequence[int]) -> list[npt.NDArray[np.intp]]:
     """The dataset indices of each class, classes in sorted label order."""
-    inverse, counts = _class_sizes(labels)
+    _, inverse, counts = np.unique(np.asarray(labels), return_inverse=True, return_counts=True)
     by_class = np.argsort(inverse, kind="stable")
     return np.split(by_class, np.cumsum(counts)[:-1]) if len(counts) else []
-
-
-def class_weights(labels: Sequence[int]) -> npt.NDArray[np.float64]:
-    """Per-sample weights 1 / (size of the sample's class), for a `WeightedRandomSampler`."""
-    inverse, counts = _class_sizes(labels)
-    return 1.0 / counts[inverse].astype(np.float64)

@@ -22,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from model.backbones import load_backbone
+from model.embedders.torch_embedder import ARCHITECTURES
 from model.errors import TrainingError
 from model.training import checkpoint as ckpt
 from model.training.augment import to_tensor
@@ -32,19 +33,17 @@ from model.training.losses import batch_hard_triplet_loss, contrastive_loss
 from model.training.sampling import ClassBalancedSampler
 from model.training.schedule import MarginSchedule, build_lr_scheduler
 from model.training.validation import ValidationSet, validate
-from model.zoo import ZOO, Preprocessing
+from model.zoo import Preprocessing, spec_for_architecture
 
 log = logging.getLogger(__name__)
 
 
 def preprocessing_of(architecture: str) -> Preprocessing:
     """The input normalisation of the zoo model built on `architecture` (what its weights expect)."""
-    return next(s.preprocessing for s in ZOO.values() if s.architecture == architecture)
+    return spec_for_architecture(architecture).preprocessing
 
 
 def new_backbone(architecture: str, weights: Path | None = None) -> nn.Module:
-    from model.embedders.torch_embedder import ARCHITECTURES
-
     net = ARCHITECTURES[architecture]()
     return load_backbone(net, weights).train() if weights is not None else net
 
@@ -99,6 +98,7 @@ class Trainer:
             if config.mode == "distill"
             else None
         )
+        self.sampler = self._sampler()
         self.steps_per_epoch = self._steps_per_epoch()
         total = config.epochs * self.steps_per_epoch
         self.optimizer = self._optimizer()
@@ -127,14 +127,16 @@ class Trainer:
     # -- set-up --------------------------------------------------------------------------------------------
     def _steps_per_epoch(self) -> int:
         n = len(self.data.chips)
-        if self.config.images_per_class:
-            return len(self._sampler())
+        if self.sampler is not None:
+            return len(self.sampler)
         if n < self.config.batch_size:
             raise TrainingError(f"{n} training images are fewer than one batch of {self.config.batch_size}")
         return n // self.config.batch_size
 
-    def _sampler(self) -> ClassBalancedSampler:
+    def _sampler(self) -> ClassBalancedSampler | None:
         cfg = self.config
+        if not cfg.images_per_class:
+            return None
         return ClassBalancedSampler(
             self.data.labels.tolist(), cfg.batch_size // cfg.images_per_class, cfg.images_per_class, cfg.seed
         )
@@ -151,10 +153,9 @@ class Trainer:
     # -- batches ---------------------------------------------------------------------------------------------
     def _batches(self, epoch: int) -> Iterator[np.ndarray]:
         cfg = self.config
-        if cfg.images_per_class:
-            sampler = self._sampler()
-            sampler.set_epoch(epoch)
-            yield from (np.asarray(b) for b in sampler)
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+            yield from (np.asarray(b) for b in self.sampler)
             return
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(self.data.chips))
         for step in range(self.steps_per_epoch):

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from model.errors import TrainingError
-from model.training.sampling import ClassBalancedSampler, class_weights
+from model.training.sampling import ClassBalancedSampler
 
 torch.set_num_threads(1)
 
@@ -79,7 +79,3 @@ def test_it_drives_a_dataloader() -> None:
 def test_bad_settings_are_refused(args: tuple[list[int], int, int, int]) -> None:
     with pytest.raises(TrainingError):
         ClassBalancedSampler(*args)
-
-
-def test_class_weights_are_one_over_the_class_size() -> None:
-    assert np.allclose(class_weights([5, 5, 7, 5, 9, 9]), [1 / 3, 1 / 3, 1.0, 1 / 3, 0.5, 0.5])
