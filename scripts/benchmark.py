@@ -2,7 +2,8 @@
 
 python scripts/benchmark.py embed [--images N] [--device cuda --batch 256] [--out reports/benchmarks]
 python scripts/benchmark.py train [--device cuda] [--runs iresnet50:256:fp16,iresnet50:256:bf16] [--steps 20]
-python scripts/benchmark.py index [--sizes 100000,1000000] [--dim 128]
+python scripts/benchmark.py index [--sizes 100000,1000000] [--dims 128,512] [--modes server,embedded]
+                                  [--ef 100,200,400] [--builds 32:200] [--mongo]
 python scripts/benchmark.py queue [--people N]
 python scripts/benchmark.py decode [--code-dir OLD_TREE] [--kill-above-gib 6]
 python scripts/benchmark.py realtime [--seconds 30]   (realtime attendance FPS, stage ms, latency; ~10 min)
@@ -16,6 +17,9 @@ from pathlib import Path
 from scripts.bench_decode import detect_one
 from scripts.bench_decode import run_all as run_decode
 from scripts.bench_embed import run_all, run_one, summary_table
+from scripts.bench_index import Case
+from scripts.bench_index import markdown as index_table
+from scripts.bench_index import measure as index_one
 from scripts.bench_index import run_all as run_index
 from scripts.bench_quality import DEFAULT_TOLERANCE, DLIB_FOLDS, TIMING_IMAGES
 from scripts.bench_quality import markdown as quality_table
@@ -29,8 +33,9 @@ from scripts.bench_train import markdown as train_table
 from scripts.bench_train import run_all as run_train
 from scripts.cli import parser as cli_parser
 from scripts.cli import print_json, run, setup_logging
-from scripts.cli_args import POSITIVE, bounded_float, bounded_int, existing_dir
+from scripts.cli_args import POSITIVE, bounded_float, bounded_int, existing_dir, positive_list
 from services.config import get_settings
+from services.storage.vector_index import HnswParams
 
 
 def main() -> int:
@@ -46,10 +51,21 @@ def main() -> int:
     train.add_argument("--runs", help=f"ARCH:BATCH:PRECISION,... (default cpu: {CPU_RUNS}; cuda: {CUDA_RUNS})")
     train.add_argument("--steps", type=POSITIVE, default=10, help="timed steps per run (after 2 warm-up steps)")
     train.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
-    index = sub.add_parser("index", help="Chroma add/query/recall at several sizes, MongoDB rates")
-    index.add_argument("--sizes", default="100000,1000000", help="comma-separated vector counts")
-    index.add_argument("--dim", type=POSITIVE, default=128, help="the model's dimension (128 MobileFaceNet, 512 R50)")
+    index = sub.add_parser("index", help="VectorIndex add/query/batch/recall/memory by size, mode and HNSW setting")
+    index.add_argument(
+        "--sizes", type=positive_list, default=[100_000, 1_000_000], help="comma-separated vector counts"
+    )
+    index.add_argument("--dims", type=positive_list, default=[128], help="dimensions (128 MobileFaceNet, 512 R50)")
+    index.add_argument("--modes", default="server,embedded", help="server, embedded or both")
+    index.add_argument("--ef", type=positive_list, default=[100, 200, 400], help="ef_search values measured")
+    index.add_argument("--builds", default="32:200", help="HNSW builds M:EF_CONSTRUCTION,...")
+    index.add_argument("--store", type=Path, default=Path("data/bench/index"), help="built stores, kept")
+    index.add_argument("--mongo", action="store_true", help="also MongoDB rates on FACEREG_MONGO_URI")
     index.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
+    index_one_cmd = sub.add_parser("index-one", help="(internal) one index measurement in this process")
+    index_one_cmd.add_argument("mode", choices=["server", "embedded"])
+    index_one_cmd.add_argument("store", type=Path)
+    index_one_cmd.add_argument("ef", type=int)
     queue = sub.add_parser("queue", help="registration images/s: inline vs 1 and 2 workers, batched vs not")
     queue.add_argument("--people", type=POSITIVE, default=100)
     queue.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
@@ -112,9 +128,15 @@ def main() -> int:
         report = run_train(args.device, parse_runs(args.runs or default), args.steps, args.out)
         print(train_table(report))
         return 0
+    if args.command == "index-one":
+        print_json(index_one(args.mode, args.store, args.ef))
+        return 0
     if args.command == "index":
-        sizes = [int(x) for x in args.sizes.split(",")]
-        print_json(run_index(sizes, args.dim, args.out, get_settings()))
+        builds = [HnswParams(*(int(v) for v in b.split(":"))) for b in args.builds.split(",")]
+        cases = [Case(n, d, b) for n in args.sizes for d in args.dims for b in builds]
+        modes = [m for m in args.modes.split(",") if m]
+        report = run_index(cases, modes, args.ef, args.out, args.store, get_settings() if args.mongo else None)
+        print(index_table(report))
         return 0
     report = run_all(args.images, args.out, args.device, args.batch)
     print(summary_table(report))

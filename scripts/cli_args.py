@@ -74,3 +74,11 @@ def fold_list(text: str) -> int | list[int]:
         return POSITIVE(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a fold count (5) or a fold list (5-9, 5,6,7)") from None
+
+
+def positive_list(text: str) -> list[int]:
+    """Comma-separated whole numbers, each at least 1 (`100000,1000000`)."""
+    values = [POSITIVE(v.strip()) for v in text.split(",") if v.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r} names no number")
+    return values

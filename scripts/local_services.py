@@ -1,8 +1,8 @@
-"""Start, stop or inspect the local services: SecantusDB, Redis, optionally a Chroma server, Celery
-workers and the dashboard.
+"""Start, stop or inspect the local services: SecantusDB, Redis, the Chroma server (every process of the install
+shares it; none with FACEREG_CHROMA_MODE=embedded), Celery workers and the dashboard.
 
   python scripts/local_services.py status
-  python scripts/local_services.py start [--chroma] [--workers N] [--dashboard]
+  python scripts/local_services.py start [--workers N] [--dashboard]
   python scripts/local_services.py stop
 
 Addresses come from FACEREG_MONGO_URI, FACEREG_REDIS_URL, FACEREG_CHROMA_HOST/PORT; data, logs and pid
@@ -31,8 +31,7 @@ def main() -> int:
     common.add_argument("-v", "--verbose", action="store_true")
     sub = cli.add_subparsers(dest="command", required=True)
     sub.add_parser("status", parents=[common], help="print whether each service answers (exit code 0 when it can tell)")
-    start_cmd = sub.add_parser("start", parents=[common], help="start mongo and redis where they do not answer yet")
-    start_cmd.add_argument("--chroma", action="store_true", help="also start a Chroma server")
+    start_cmd = sub.add_parser("start", parents=[common], help="start mongo, redis and chroma where they do not answer")
     start_cmd.add_argument("--workers", type=WORKERS, default=0, help="also start N Celery workers (1 thread each)")
     start_cmd.add_argument("--dashboard", action="store_true", help="also start the dashboard (FACEREG_DASHBOARD_PORT)")
     sub.add_parser("stop", parents=[common], help="stop what `start` started")
@@ -43,7 +42,7 @@ def main() -> int:
         settings = Settings()  # an invalid value: one line and exit 2 (scripts.cli.run)
         problems: list[str] = []
         if args.command == "start":
-            problems = start(settings, chroma=args.chroma, workers=args.workers, dashboard=args.dashboard)
+            problems = start(settings, workers=args.workers, dashboard=args.dashboard)
         elif args.command == "stop":
             problems = stop(settings)
         report = status(settings)

@@ -9,7 +9,7 @@ from services.config import Settings
 from services.storage.db import Collections, collections, connect, ensure_indexes
 from services.storage.image_store import ImageStore
 from services.storage.private_files import secure_process
-from services.storage.vector_index import ChromaIndex, VectorIndex, open_client
+from services.storage.vector_index import ChromaIndex, HnswParams, VectorIndex, database_name, open_client
 
 if TYPE_CHECKING:  # the model (torch) loads only where a face is embedded, never in the dashboard
     from model.pipeline import FacePipeline
@@ -42,6 +42,18 @@ def open_context(settings: Settings, pipeline: FacePipeline | None = None) -> Se
     secure_process(settings.data_dir)
     database = connect(settings.mongo_uri)
     ensure_indexes(database)
-    client = open_client(settings.chroma_host, settings.chroma_port, settings.data_dir, settings.chroma_token)
-    index = ChromaIndex(client, embedded=settings.chroma_host is None)
-    return ServiceContext(settings, collections(database), index, ImageStore(settings.data_dir / "images"), pipeline)
+    images = ImageStore(settings.data_dir / "images")
+    return ServiceContext(settings, collections(database), open_index(settings), images, pipeline)
+
+
+def hnsw_params(settings: Settings) -> HnswParams:
+    return HnswParams(settings.hnsw_m, settings.hnsw_ef_construction, settings.hnsw_ef_search)
+
+
+def open_index(settings: Settings) -> ChromaIndex:
+    """The install's Chroma: its database on the Chroma server, or the embedded store under the data folder."""
+    if settings.chroma_mode == "embedded":
+        return ChromaIndex.embedded(settings.data_dir, hnsw_params(settings))
+    database = database_name(settings.install)
+    client = open_client(settings.chroma_host, settings.chroma_port, settings.data_dir, settings.chroma_token, database)
+    return ChromaIndex(client, hnsw_params(settings))

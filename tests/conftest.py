@@ -123,7 +123,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """One MongoDB-protocol server and one Redis for the whole session, under a temporary data dir.
+    """One MongoDB-protocol server, one Redis and one Chroma server for the whole session, under a temporary
+    data dir.
 
     The input roots are this session's temporary folder and the datasets: tasks and CLIs may read any
     file a test writes; the tests of the roots themselves narrow them."""
@@ -134,6 +135,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         input_roots=[tmp_path_factory.getbasetemp(), *([datasets] if datasets else [])],
         mongo_uri=f"mongodb://127.0.0.1:{free_port()}/facereg",
         redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        chroma_port=free_port(),  # the local default: a Chroma server; each test's install has its own database
         torch_threads=2,
         timezone="UTC",  # tests that reason about days name their zone; the machine's never matters
     )

@@ -121,7 +121,7 @@ def redis_service(settings: Settings) -> Service:
 
 
 def chroma_service(settings: Settings) -> Service:
-    host = settings.chroma_host or BIND_HOST
+    host = settings.chroma_host
     data = data_dir(settings)
     workdir = data / "chroma-server"
     args = ("run", "--host", BIND_HOST, "--port", str(settings.chroma_port), "--path", str(workdir))

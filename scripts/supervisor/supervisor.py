@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from scripts.supervisor import processes
-from scripts.supervisor.catalogue import Service, chroma_service, data_dir, services
+from scripts.supervisor.catalogue import Service, data_dir, services
 from services.config import Settings, redact
 from services.storage.private_files import private_mkdir, secure_process
 
@@ -39,11 +39,6 @@ def _service_status(svc: Service) -> dict[str, Any]:
     return {svc.address_key: redact(svc.address), "up": svc.probe(), "managed": pid is not None, "pid": pid}
 
 
-def chroma_embedded(settings: Settings) -> bool:
-    """Chroma is embedded when no host is configured and no Chroma server of ours runs."""
-    return settings.chroma_host is None and owned_pid(chroma_service(settings)) is None
-
-
 def status(settings: Settings) -> dict[str, dict[str, Any]]:
     """Each service -> its address, whether it answers, whether `start` started it, its pid."""
     svcs = services(settings)
@@ -51,7 +46,7 @@ def status(settings: Settings) -> dict[str, dict[str, Any]]:
     report["dashboard"] = _service_status(svcs["dashboard"])
     for name in (n for n in svcs if n.startswith("worker-")):
         report[name] = {k: v for k, v in _service_status(svcs[name]).items() if k != "url"}
-    if chroma_embedded(settings):
+    if settings.chroma_mode == "embedded":
         url = f"embedded:{data_dir(settings) / 'chroma'}"
         report["chroma"] = {"url": url, "up": True, "mode": "embedded", "managed": False, "pid": None}
     else:
@@ -128,26 +123,21 @@ def _start(wanted: list[Service], timeout: float) -> list[str]:
 
 
 def start(
-    settings: Settings,
-    *,
-    chroma: bool = False,
-    workers: int = 0,
-    dashboard: bool = False,
-    timeout: float = START_TIMEOUT_S,
+    settings: Settings, *, workers: int = 0, dashboard: bool = False, timeout: float = START_TIMEOUT_S
 ) -> list[str]:
-    """Start mongo, redis (chroma, N workers, the dashboard) where they do not answer; the problems,
-    empty when all are up. Workers and the dashboard start after the servers they need.
+    """Start mongo, redis, the Chroma server (unless FACEREG_CHROMA_MODE=embedded), N workers and the dashboard
+    where they do not answer; the problems, empty when all are up. Workers and the dashboard start after the
+    servers they need.
 
     First the umask becomes 077 (the children inherit it) and the data folder is created 0700 and tightened.
     """
     secure_process(data_dir(settings))
     svcs = services(settings, workers)
-    problems = _start([svcs["mongo"], svcs["redis"], *([svcs["chroma"]] if chroma else [])], timeout)
+    chroma = [svcs["chroma"]] if settings.chroma_mode == "server" else []
+    problems = _start([svcs["mongo"], svcs["redis"], *chroma], timeout)
     apps = [svcs[f"worker-{i}"] for i in range(workers)] + ([svcs["dashboard"]] if dashboard else [])
     if apps and not problems:
         problems = _start(apps, timeout)
-    if chroma and settings.chroma_host is None and not problems:
-        log.info("facereg uses embedded Chroma unless FACEREG_CHROMA_HOST=127.0.0.1 is set")
     return problems
 
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import functools
 import re
+import sqlite3
+import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
@@ -26,8 +29,28 @@ from services.errors import StorageUnavailable
 
 # Chroma refuses batches over ~5,461 items.
 MAX_BATCH = 5000
-# Search breadth: recall@5 ~0.97 at 100 and ~0.998 at 400 on face-like queries at 100k (PITFALLS.md).
-HNSW: dict[str, Any] = {"space": "cosine", "ef_construction": 200, "ef_search": 200, "max_neighbors": 32}
+
+
+@dataclass(frozen=True, slots=True)
+class HnswParams:
+    """A collection's HNSW graph: `max_neighbors` (M) and `ef_construction` are fixed when it is built,
+    `ef_search` is the search breadth. Chosen by measurement (docs/scaling.md, `benchmark.py index`); a
+    gallery's collection takes them when it is created or rebuilt (`reindex.py`)."""
+
+    max_neighbors: int = 32
+    ef_construction: int = 200
+    ef_search: int = 200
+
+    def configuration(self) -> dict[str, Any]:
+        return {"hnsw": {"space": "cosine", **asdict(self)}}
+
+    @classmethod
+    def of(cls, collection: Any) -> HnswParams | None:
+        """The parameters a Chroma collection was built with (None: not a cosine HNSW collection)."""
+        hnsw = (collection.configuration or {}).get("hnsw") or {}
+        if hnsw.get("space") != "cosine":
+            return None
+        return cls(**{f: int(hnsw[f]) for f in ("max_neighbors", "ef_construction", "ef_search")})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +60,10 @@ class Hit:
     similarity: float
 
 
-def collection_name(gallery: str, contract: str) -> str:
-    """A valid Chroma name (3-512 chars of [a-zA-Z0-9._-], alphanumeric ends) for gallery + contract."""
-    raw = f"{gallery}.{contract}"
+def collection_name(gallery: str, contract: str, suffix: str = "") -> str:
+    """A valid Chroma name (3-512 chars of [a-zA-Z0-9._-], alphanumeric ends) for gallery + contract
+    (+ a suffix telling a rebuilt collection from the one it replaces)."""
+    raw = f"{gallery}.{contract}{'.' + suffix if suffix else ''}"
     return re.sub(r"[^a-zA-Z0-9._-]", "-", raw).strip("-._")
 
 
@@ -47,8 +71,8 @@ class VectorIndex(Protocol):
     """Named collections of (face id, person id, vector); similarity is cosine, 1 - cosine distance.
 
     A missing collection is an empty one. `upsert` replaces a face's vector and person; `delete` ignores unknown
-    ids; `query` returns, per query vector, at most `k` hits (fewer when the collection holds fewer), best first;
-    a vector whose dimension differs from the collection's is refused."""
+    ids; `query` returns, per query vector (a batch is one call), at most `k` hits (fewer when the collection
+    holds fewer), best first; a vector whose dimension differs from the collection's is refused."""
 
     def upsert(self, name: str, ids: Sequence[str], vectors: FloatArray, person_ids: Sequence[str]) -> None: ...
 
@@ -64,36 +88,117 @@ class VectorIndex(Protocol):
 
     def count(self, name: str) -> int: ...
 
+    def hnsw(self, name: str) -> HnswParams | None:
+        """The HNSW parameters the collection was built with; None when it does not exist (or is exact)."""
+        ...
+
     def drop(self, name: str) -> None:
         """Remove the collection; nothing happens when it does not exist."""
         ...
 
 
 def open_client(
-    chroma_host: str | None, chroma_port: int, data_dir: Path, token: SecretStr | str | None = None
+    chroma_host: str | None,
+    chroma_port: int,
+    data_dir: Path,
+    token: SecretStr | str | None = None,
+    database: str | None = None,
 ) -> ClientAPI:
-    """An HTTP client when a host is configured, else the embedded on-disk client.
+    """An HTTP client when a host is given, else the embedded on-disk client under `data_dir/chroma`.
 
-    `token` (FACEREG_CHROMA_TOKEN) goes with every HTTP request as `Authorization: Bearer <token>`: the
-    Chroma 1.x server has no authentication of its own, docker-compose puts it behind a proxy that checks it.
+    `database`: the server's database of this install (created when missing), so installs sharing a Chroma
+    server never see each other's collections; None: Chroma's default database. `token` (FACEREG_CHROMA_TOKEN)
+    goes with every HTTP request as `Authorization: Bearer <token>`: the Chroma 1.x server has no authentication
+    of its own, docker-compose puts it behind a proxy that checks it.
     """
     settings = ChromaSettings(anonymized_telemetry=False)
     value = token.get_secret_value() if isinstance(token, SecretStr) else token
     headers = {"Authorization": f"Bearer {value}"} if value else None
+    where = f"{chroma_host}:{chroma_port}" if chroma_host else str(data_dir / "chroma")
     try:
         if chroma_host:
-            return chromadb.HttpClient(host=chroma_host, port=chroma_port, headers=headers, settings=settings)
+            return _http_client(chroma_host, chroma_port, headers, database)
         path = data_dir / "chroma"
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=settings)
     except Exception as exc:  # chromadb raises plain Exception/ValueError subclasses for connection errors
-        where = f"{chroma_host}:{chroma_port}" if chroma_host else str(data_dir / "chroma")
-        raise StorageUnavailable(f"ChromaDB at {where} cannot be opened ({exc})") from exc
+        hint = (
+            "; start the local one with `python scripts/local_services.py start`, or use FACEREG_CHROMA_MODE=embedded "
+            "for a single process"
+            if chroma_host in ("127.0.0.1", "localhost")
+            else ""
+        )
+        raise StorageUnavailable(f"ChromaDB at {where} cannot be opened ({exc}){hint}") from exc
 
 
-# Embedded Chroma (1.5) in several processes: a process's HNSW graph takes in the other processes'
-# adds and deletes only when it writes itself (measured). A delete of an id that never exists is
-# such a write (~5 ms), so an embedded index makes one before each search.
+def _http_client(host: str, port: int, headers: dict[str, str] | None, database: str | None) -> ClientAPI:
+    settings = ChromaSettings(anonymized_telemetry=False)
+    if database is None:
+        return chromadb.HttpClient(host=host, port=port, headers=headers, settings=settings)
+    try:
+        return chromadb.HttpClient(host=host, port=port, headers=headers, settings=settings, database=database)
+    except chromadb.errors.NotFoundError:
+        admin = ChromaSettings(
+            anonymized_telemetry=False,
+            chroma_api_impl="chromadb.api.fastapi.FastAPI",
+            chroma_server_host=host,
+            chroma_server_http_port=port,
+            chroma_server_headers=headers,
+        )
+        with suppress(chromadb.errors.ChromaError):  # another process created it first
+            chromadb.AdminClient(admin).create_database(database)
+        return chromadb.HttpClient(host=host, port=port, headers=headers, settings=settings, database=database)
+
+
+def database_name(install: str) -> str:
+    """The Chroma database of an install (Chroma wants 3 characters at least)."""
+    return install if len(install) >= 3 else f"facereg-{install}"
+
+
+class WriteLog:
+    """Where the embedded store's write log stands: the last sequence number of Chroma's SQLite queue,
+    read on a connection of its own (~10 us).
+
+    Embedded Chroma (1.5) in several processes: a process's HNSW graph of a collection takes in the other
+    processes' adds and deletes only when it writes to that collection itself (measured). So before reading a
+    collection's graph (a search, stored vectors), an embedded index whose log moved since that graph last caught
+    up makes a write to it: a delete of an id that never exists (~5 ms); a process alone with its store never
+    pays it. A log that cannot be read makes every read sync, as before this check existed."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._seen: dict[str, int] = {}  # collection -> the log position its graph has caught up to
+        self._con: sqlite3.Connection | None = None
+
+    def head(self) -> int | None:
+        """The last sequence number written by any process (0: none yet; None: the log cannot be read)."""
+        with self._lock:
+            try:
+                if self._con is None:
+                    uri = f"file:{self._path}?mode=ro"
+                    self._con = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=5.0)
+                row = self._con.execute("SELECT max(seq_id) FROM embeddings_queue").fetchone()
+            except sqlite3.Error:
+                self._con = None
+                return None
+            return 0 if row is None or row[0] is None else int(row[0])
+
+    def catch_up(self, name: str, sync: Callable[[], None]) -> None:
+        """Run `sync` (one write to collection `name`) unless nothing was written since its last catch-up."""
+        before = self.head()
+        if before is not None and before == self._seen.get(name):
+            return
+        sync()
+        after = self.head()
+        # Only our own write between the two reads: the graph holds everything up to `after`. Anything else (or an
+        # unreadable log): sync again at the next read.
+        if before is not None and after == before + 1:
+            self._seen[name] = after
+        else:
+            self._seen.pop(name, None)
+
+
 SYNC_ID = "__facereg_sync__"
 
 
@@ -106,12 +211,19 @@ def _transient(
 ) -> Callable[Concatenate[ChromaIndex, P], R]:
     """Chroma's internal errors as StorageUnavailable, which tasks retry with backoff. Measured: a worker of an
     embedded Chroma killed while it wrote leaves the next reader "Error creating hnsw segment reader: Nothing found
-    on disk" for a moment (tests/integration/test_workers.py kills one mid-run)."""
+    on disk" for a moment (tests/integration/test_workers.py kills one mid-run).
+
+    A collection dropped (and maybe created again) by another process since this one cached it: the call is made
+    once more on the collection as it is now."""
 
     @functools.wraps(method)
     def guarded(self: ChromaIndex, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except chromadb.errors.NotFoundError:
+                self.forget()
+                return method(self, *args, **kwargs)
         except chromadb.errors.InternalError as exc:
             raise StorageUnavailable(f"ChromaDB failed ({exc}); the task is retried") from exc
 
@@ -119,17 +231,48 @@ def _transient(
 
 
 class ChromaIndex:
-    """The index in ChromaDB (HNSW, approximate): an HTTP server, or embedded on disk under the data dir."""
+    """The index in ChromaDB (HNSW, approximate): a Chroma server over HTTP, or embedded on disk.
 
-    def __init__(self, client: ClientAPI, embedded: bool = False) -> None:
+    Collections are opened once and kept (a search costs what Chroma's own query costs); one dropped by another
+    process is opened again on the first call that finds it gone. `write_log` (embedded only): see WriteLog."""
+
+    def __init__(self, client: ClientAPI, hnsw: HnswParams | None = None, write_log: WriteLog | None = None) -> None:
         self.client = client
-        self.embedded = embedded
+        self.params = hnsw or HnswParams()
+        self.write_log = write_log
+        self._open: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def embedded(cls, data_dir: Path, hnsw: HnswParams | None = None) -> ChromaIndex:
+        """The on-disk store under `data_dir/chroma`, safe to share with other processes."""
+        client = open_client(None, 0, data_dir)
+        return cls(client, hnsw, WriteLog(data_dir / "chroma" / "chroma.sqlite3"))
 
     def _collection(self, name: str) -> Any:
-        # No embedding function: vectors are always passed explicitly, nothing is ever downloaded.
-        return self.client.get_or_create_collection(
-            name, embedding_function=None, configuration=cast(Any, {"hnsw": dict(HNSW)})
-        )
+        with self._lock:
+            col = self._open.get(name)
+            if col is None:
+                # No embedding function: vectors are always passed explicitly, nothing is ever downloaded.
+                config = cast(Any, self.params.configuration())
+                col = self.client.get_or_create_collection(name, embedding_function=None, configuration=config)
+                self._open[name] = col
+            return col
+
+    def _caught_up(self, name: str) -> Any:
+        """The collection, its graph holding every other process's writes (embedded; see WriteLog)."""
+        col = self._collection(name)
+        if self.write_log is not None:
+            self.write_log.catch_up(name, lambda: col.delete(ids=[SYNC_ID]))
+        return col
+
+    def forget(self, name: str | None = None) -> None:
+        """Open this collection (every one when None) afresh at its next use."""
+        with self._lock:
+            if name is None:
+                self._open.clear()
+            else:
+                self._open.pop(name, None)
 
     @_transient
     def upsert(self, name: str, ids: Sequence[str], vectors: FloatArray, person_ids: Sequence[str]) -> None:
@@ -151,19 +294,14 @@ class ChromaIndex:
 
     @_transient
     def query(self, name: str, vectors: FloatArray, k: int) -> list[list[Hit]]:
-        col = self._collection(name)
-        if self.embedded:
-            col.delete(ids=[SYNC_ID])
-        total = col.count()
-        if total == 0 or len(vectors) == 0:
-            return [[] for _ in range(len(vectors))]
+        if len(vectors) == 0:
+            return []
+        col = self._caught_up(name)
         res = col.query(
-            query_embeddings=np.asarray(vectors, dtype=np.float32),
-            n_results=min(k, total),
-            include=["metadatas", "distances"],
+            query_embeddings=np.asarray(vectors, dtype=np.float32), n_results=k, include=["metadatas", "distances"]
         )
         # A hit without metadata is a face deleted by another process that this graph still holds
-        # (see SYNC_ID): never a result.
+        # (see WriteLog): never a result.
         return [
             [
                 Hit(face_id, str(meta["person_id"]), 1.0 - float(dist))
@@ -189,18 +327,24 @@ class ChromaIndex:
     def vectors(self, name: str, ids: Sequence[str]) -> dict[str, FloatArray]:
         if not ids:
             return {}
-        got = self._collection(name).get(ids=list(ids), include=["embeddings"])
+        got = self._caught_up(name).get(ids=list(ids), include=["embeddings"])
         return {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"], strict=True)}
 
     @_transient
     def count(self, name: str) -> int:
         return int(self._collection(name).count())
 
-    def drop(self, name: str) -> None:
+    @_transient
+    def hnsw(self, name: str) -> HnswParams | None:
         try:
+            return HnswParams.of(self.client.get_collection(name, embedding_function=None))
+        except chromadb.errors.NotFoundError:
+            return None
+
+    def drop(self, name: str) -> None:
+        self.forget(name)
+        with suppress(Exception):
             self.client.delete_collection(name)
-        except Exception:
-            return
 
 
 @dataclass(slots=True)
@@ -279,6 +423,9 @@ class MemoryIndex:
 
     def count(self, name: str) -> int:
         return len(self._collection(name).vectors)
+
+    def hnsw(self, name: str) -> HnswParams | None:
+        return None  # exact: no graph
 
     def drop(self, name: str) -> None:
         self._collections.pop(name, None)

@@ -19,7 +19,8 @@ from services.context import ServiceContext, open_context
 
 
 def isolated_settings(infra: Settings, tmp_path: Path, **overrides: object) -> Settings:
-    """A fresh database and data dir (embedded Chroma, stored images) per test, on the shared servers."""
+    """A fresh install per test: its own MongoDB database (hence its own Chroma database) and data dir (stored
+    images), on the shared servers."""
     base = infra.mongo_uri.rsplit("/", 1)[0]
     return infra.model_copy(
         update={"mongo_uri": f"{base}/t{uuid.uuid4().hex[:12]}", "data_dir": tmp_path / "data", **overrides}
@@ -31,6 +32,9 @@ def project_env(settings: Settings, **extra: str) -> dict[str, str]:
     return {
         "FACEREG_MONGO_URI": settings.mongo_uri,
         "FACEREG_REDIS_URL": settings.redis_url,
+        "FACEREG_CHROMA_MODE": settings.chroma_mode,
+        "FACEREG_CHROMA_HOST": settings.chroma_host,
+        "FACEREG_CHROMA_PORT": str(settings.chroma_port),
         "FACEREG_DATA_DIR": str(settings.data_dir),
         "FACEREG_INPUT_ROOTS": os.pathsep.join(map(str, settings.allowed_input_roots)),
         "FACEREG_MODEL": "mobilefacenet",

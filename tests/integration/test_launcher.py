@@ -22,9 +22,9 @@ def test_a_worker_uses_the_settings_it_was_given_not_the_environment(
     infra: Settings, tmp_path: Path, mfn: FacePipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = isolated_settings(infra, tmp_path, model="mobilefacenet", install_name=f"launch-{uuid.uuid4().hex[:8]}")
-    assert settings.chroma_host is None  # embedded Chroma
+    assert settings.chroma_mode == "server"  # the session's Chroma server (its own database for this install)
     ensure_gallery(open_context(settings, mfn), "launched")  # only in the settings' database
-    # What this process's environment says instead: another database, data folder and install, a Chroma server.
+    # What this process's environment says instead: another database, data folder and install, Chroma server.
     monkeypatch.setenv("FACEREG_MONGO_URI", f"{infra.mongo_uri.rsplit('/', 1)[0]}/elsewhere")
     monkeypatch.setenv("FACEREG_DATA_DIR", str(tmp_path / "elsewhere"))
     monkeypatch.setenv("FACEREG_INSTALL_NAME", "elsewhere")

@@ -162,18 +162,20 @@ def test_status_when_nothing_runs(local: Local) -> None:
     report = local.ok("status")
     assert report["mongo"] == {"uri": local.mongo_uri, "up": False, "managed": False, "pid": None}
     assert report["redis"] == {"uri": local.redis_url, "up": False, "managed": False, "pid": None}
-    chroma = report["chroma"]
-    assert chroma["url"] == f"embedded:{local.data_dir / 'chroma'}"
-    assert chroma["up"] is True and chroma["mode"] == "embedded" and chroma["managed"] is False
+    url = f"http://127.0.0.1:{local.ports['chroma']}"
+    assert report["chroma"] == {"url": url, "up": False, "managed": False, "pid": None, "mode": "server"}
+    embedded = local.ok("status", FACEREG_CHROMA_MODE="embedded")["chroma"]
+    assert embedded["url"] == f"embedded:{local.data_dir / 'chroma'}"
+    assert embedded["up"] is True and embedded["mode"] == "embedded" and embedded["managed"] is False
 
 
 def test_start_is_idempotent_and_stop_cleans_up(local: Local) -> None:
     started = local.ok("start")
-    pids = {name: started[name]["pid"] for name in ("mongo", "redis")}
-    for name in ("mongo", "redis"):
+    pids = {name: started[name]["pid"] for name in ("mongo", "redis", "chroma")}
+    for name in ("mongo", "redis", "chroma"):
         assert started[name]["up"] is True and started[name]["managed"] is True
         assert isinstance(pids[name], int) and alive(pids[name])
-    assert started["chroma"]["mode"] == "embedded"
+    assert started["chroma"]["mode"] == "server"
 
     with mongo_client(local.mongo_uri) as client:
         client.facereg_test.people.insert_one({"_id": "p1", "name": "Ada"})
@@ -184,10 +186,10 @@ def test_start_is_idempotent_and_stop_cleans_up(local: Local) -> None:
 
     assert local.ok("status") == started
     again = local.ok("start")
-    assert {name: again[name]["pid"] for name in ("mongo", "redis")} == pids
+    assert {name: again[name]["pid"] for name in ("mongo", "redis", "chroma")} == pids
 
     stopped = local.ok("stop")
-    for name in ("mongo", "redis"):
+    for name in ("mongo", "redis", "chroma"):
         assert stopped[name]["up"] is False and stopped[name]["managed"] is False
         assert stopped[name]["pid"] is None and not alive(pids[name])
     assert local.pid_files() == []
@@ -221,21 +223,24 @@ def test_stop_leaves_foreign_services_alone(local: Local, foreign_redis: subproc
     assert local.pid_files() == []
 
 
-def test_start_chroma_then_stop(local: Local) -> None:
+def test_the_chroma_server_is_the_default_and_embedded_starts_none(local: Local) -> None:
     url = f"http://127.0.0.1:{local.ports['chroma']}"
-    started = local.ok("start", "--chroma")
+    started = local.ok("start")
     chroma = started["chroma"]
     assert chroma["url"] == url and chroma["mode"] == "server"
     assert chroma["up"] is True and chroma["managed"] is True and alive(chroma["pid"])
     with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=5) as resp:
         assert resp.status == 200 and "nanosecond heartbeat" in json.loads(resp.read())
-    # The app uses that server once FACEREG_CHROMA_HOST is set; status then reports it by address.
-    assert local.ok("status", FACEREG_CHROMA_HOST="127.0.0.1")["chroma"] == chroma
+    assert (local.data_dir / "chroma-server" / "chroma.sqlite3").is_file()
 
     stopped = local.ok("stop")
-    assert stopped["chroma"]["mode"] == "embedded" and not alive(chroma["pid"])
-    down = local.ok("status", FACEREG_CHROMA_HOST="127.0.0.1")["chroma"]
-    assert down == {"url": url, "up": False, "managed": False, "pid": None, "mode": "server"}
+    assert stopped["chroma"] == {"url": url, "up": False, "managed": False, "pid": None, "mode": "server"}
+    assert not alive(chroma["pid"])
+
+    embedded = local.ok("start", FACEREG_CHROMA_MODE="embedded")
+    assert embedded["chroma"]["mode"] == "embedded" and embedded["chroma"]["pid"] is None
+    assert not (local.data_dir / "run" / "chroma.pid").exists()
+    local.ok("stop", FACEREG_CHROMA_MODE="embedded")
 
 
 def test_failures_are_one_line_errors(local: Local) -> None:

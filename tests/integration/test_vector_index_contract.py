@@ -1,5 +1,5 @@
-"""The VectorIndex contract, checked on the real index (embedded Chroma) and on the unit tests' MemoryIndex alike,
-so the fake cannot drift from what the services get in production."""
+"""The VectorIndex contract, checked on the real index (the Chroma server, embedded Chroma) and on the unit tests'
+MemoryIndex alike, so the fake cannot drift from what the services get in production."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 from chromadb.errors import ChromaError
 
-from services.storage.vector_index import MAX_BATCH, ChromaIndex, MemoryIndex, VectorIndex, open_client
+from services.config import Settings
+from services.context import open_index
+from services.storage.vector_index import MAX_BATCH, ChromaIndex, MemoryIndex, VectorIndex
+from tests.integration.conftest import isolated_settings
 
 NAME = "gallery.contract"
 # What each index raises for a request it refuses: Chroma its own errors (a TypeError for k < 1), MemoryIndex
@@ -17,10 +20,12 @@ NAME = "gallery.contract"
 REFUSED = (ValueError, TypeError, ChromaError)
 
 
-@pytest.fixture(params=["chroma", "memory"])
-def index(request: pytest.FixtureRequest, tmp_path: Path) -> VectorIndex:
-    if request.param == "chroma":
-        return ChromaIndex(open_client(None, 0, tmp_path), embedded=True)
+@pytest.fixture(params=["server", "embedded", "memory"])
+def index(request: pytest.FixtureRequest, infra: Settings, tmp_path: Path) -> VectorIndex:
+    if request.param == "server":
+        return open_index(isolated_settings(infra, tmp_path))  # this test's own database on the session's server
+    if request.param == "embedded":
+        return ChromaIndex.embedded(tmp_path)
     return MemoryIndex()
 
 

@@ -86,12 +86,12 @@ def test_default_settings_read_back_equal(clean_env: pytest.MonkeyPatch) -> None
 
 
 def test_an_inherited_variable_never_overrides_a_none(clean_env: pytest.MonkeyPatch) -> None:
-    parent = {"FACEREG_CHROMA_HOST": "elsewhere", "facereg_verify_threshold": "0.9", "FACEREG_TEST_LOG": "kept"}
+    parent = {"FACEREG_CHROMA_TOKEN": "elsewhere", "facereg_verify_threshold": "0.9", "FACEREG_TEST_LOG": "kept"}
     original = Settings(mongo_uri="mongodb://127.0.0.1:1/x")
-    assert original.chroma_host is None and original.verify_threshold is None
+    assert original.chroma_token is None and original.verify_threshold is None
     child = without_settings({**parent, "PATH": "/bin"}) | settings_env(original)
     assert child["FACEREG_TEST_LOG"] == "kept" and child["PATH"] == "/bin"
-    assert "FACEREG_CHROMA_HOST" not in child and "facereg_verify_threshold" not in child
+    assert "FACEREG_CHROMA_TOKEN" not in child and "facereg_verify_threshold" not in child
     assert read_back(child, clean_env) == original
 
 
