@@ -1,7 +1,9 @@
-"""Keeping ChromaDB a faithful projection of MongoDB: reconcile, and reindex with another model."""
+"""Keeping ChromaDB a faithful projection of MongoDB: reconcile, reindex with another model, and rebuild the index
+with other HNSW settings."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -10,14 +12,14 @@ from tqdm import tqdm
 from model.image_io import load_image
 from model.pipeline import FacePipeline
 from model.types import Detection
-from services.context import ServiceContext
+from services.context import ServiceContext, hnsw_params
 from services.errors import ServiceError
 from services.registry.galleries import default_thresholds, get_gallery
 from services.storage.audit import audit
 from services.storage.face_writes import delete_faces, project
-from services.storage.records import Face, Gallery, utcnow, vector_to_bytes
+from services.storage.records import Face, Gallery, utcnow, vector_from_bytes, vector_to_bytes
 from services.storage.templates import compute_templates, template_collection, write_templates
-from services.storage.vector_index import collection_name
+from services.storage.vector_index import MAX_BATCH, collection_name
 
 BATCH = 256
 
@@ -85,19 +87,14 @@ def reindex(ctx: ServiceContext, gallery_name: str, pipeline: FacePipeline, acto
     """Re-embed every face of the gallery with `pipeline` into a new collection, then switch atomically.
 
     The stored originals are re-aligned with the new model's own alignment from the recorded
-    landmarks, so no detection runs again. Thresholds reset to the new model's defaults.
+    landmarks, so no detection runs again. Thresholds reset to the new model's defaults. On the gallery's own
+    contract: `rebuild_index` (the HNSW settings applied, nothing re-embedded).
     """
     gallery = get_gallery(ctx, gallery_name)
     new = pipeline.contract
     if new.id == gallery.contract:
-        return {"gallery": gallery.name, "contract": new.id, "reindexed": 0, "note": "already on this contract"}
-    target = collection_name(gallery.name, new.id)
-    claimed = ctx.db.galleries.update_one(
-        {"_id": gallery.name, "reindexing_to": {"$in": [None, new.id]}}, {"$set": {"reindexing_to": new.id}}
-    )
-    if claimed.matched_count == 0:
-        raise ServiceError(f"gallery {gallery.name!r} is already being re-indexed to another model")
-    _drop_collections(ctx, target)  # a crashed earlier attempt may have left part of it
+        return rebuild_index(ctx, gallery_name, actor)
+    target = _claim(ctx, gallery, new.id, collection_name(gallery.name, new.id))
     faces = [
         Face.from_doc(d) for d in ctx.db.faces.find({"gallery": gallery.name, "vector_state": {"$ne": "deleting"}})
     ]
@@ -111,9 +108,63 @@ def reindex(ctx: ServiceContext, gallery_name: str, pipeline: FacePipeline, acto
     )
     ctx.db.galleries.replace_one({"_id": gallery.name}, switched.to_doc())
     _adopt_new_vectors(ctx, gallery.name, new.id)
-    _drop_collections(ctx, gallery.collection)
+    _switched(ctx, gallery, target)
     audit(ctx, actor, "gallery.reindex", gallery.name, {"from": gallery.contract, "to": new.id, "faces": len(faces)})
     return {"gallery": gallery.name, "from": gallery.contract, "contract": new.id, "reindexed": len(faces)}
+
+
+def rebuild_index(ctx: ServiceContext, gallery_name: str, actor: str = "system") -> dict[str, object]:
+    """Build the gallery's collection again with the settings' HNSW parameters (FACEREG_HNSW_*), from the vectors in
+    MongoDB (nothing is re-embedded), then switch atomically; nothing to do when it has them already."""
+    gallery = get_gallery(ctx, gallery_name)
+    wanted = hnsw_params(ctx.settings)
+    built = ctx.index.hnsw(gallery.collection)
+    out: dict[str, object] = {"gallery": gallery.name, "contract": gallery.contract, "hnsw": asdict(wanted)}
+    if built is None or built == wanted:
+        return {**out, "rebuilt": 0, "note": "already on this contract and these HNSW settings"}
+    suffix = f"m{wanted.max_neighbors}-c{wanted.ef_construction}-s{wanted.ef_search}"
+    target = _claim(ctx, gallery, gallery.contract, collection_name(gallery.name, gallery.contract, suffix))
+    query = {"gallery": gallery.name, "vector_state": {"$ne": "deleting"}, "vector": {"$exists": True}}
+    rows = ctx.db.faces.find(query, {"person_id": 1, "vector": 1}).batch_size(MAX_BATCH)
+    copied, persons = 0, set()
+    with tqdm(desc="rebuild index", unit="face") as progress:
+        while batch := list(itertools.islice(rows, MAX_BATCH)):
+            vectors = np.stack([vector_from_bytes(d["vector"]) for d in batch])
+            ctx.index.upsert(target, [d["_id"] for d in batch], vectors, [d["person_id"] for d in batch])
+            persons.update(d["person_id"] for d in batch)
+            copied += len(batch)
+            progress.update(len(batch))
+    write_templates(ctx, target, persons, compute_templates(ctx, gallery.name, persons))
+    ctx.db.galleries.update_one(
+        {"_id": gallery.name},
+        {
+            "$set": {"collection": target, "updated_at": utcnow()},
+            "$unset": {"reindexing_to": "", "reindexing_into": ""},
+        },
+    )
+    _switched(ctx, gallery, target)
+    audit(ctx, actor, "gallery.rebuild_index", gallery.name, {"faces": copied, "hnsw": asdict(wanted)})
+    return {**out, "from_hnsw": asdict(built), "rebuilt": copied}
+
+
+def _claim(ctx: ServiceContext, gallery: Gallery, contract: str, target: str) -> str:
+    """Mark the gallery as being re-indexed into `target` (enrollment waits, erasure deletes there too) and clear
+    what a crashed earlier attempt left in it; `target`."""
+    claimed = ctx.db.galleries.update_one(
+        {"_id": gallery.name, "reindexing_to": {"$in": [None, contract]}},
+        {"$set": {"reindexing_to": contract, "reindexing_into": target}},
+    )
+    if claimed.matched_count == 0:
+        raise ServiceError(f"gallery {gallery.name!r} is already being re-indexed to another model")
+    _drop_collections(ctx, target)
+    return target
+
+
+def _switched(ctx: ServiceContext, old: Gallery, target: str) -> None:
+    """After the switch: the old collections dropped, and any face erased while `target` was filled swept out."""
+    _drop_collections(ctx, old.collection)
+    live = {d["_id"] for d in ctx.db.faces.find({"gallery": old.name, "vector_state": {"$ne": "deleting"}}, {"_id": 1})}
+    ctx.index.delete(target, sorted(ctx.index.ids(target) - live))
 
 
 def repair_templates(ctx: ServiceContext, gallery: Gallery) -> int:

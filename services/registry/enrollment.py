@@ -173,7 +173,7 @@ class _Batch:
 def _open_batch(ctx: ServiceContext, requests: Sequence[EnrollRequest], gallery_name: str | None) -> _Batch:
     gallery = ensure_gallery(ctx, gallery_name or ctx.settings.gallery)
     if gallery.reindexing_to is not None:
-        raise ServiceError(f"gallery {gallery.name!r} is being re-indexed to another model; enroll when that finishes")
+        raise ServiceError(f"gallery {gallery.name!r} is being re-indexed; enroll when that finishes")
     known = [existing_person(ctx, r.person) for r in requests]
     names = [k.display_name if k else requested_name(r.person) for r, k in zip(requests, known, strict=True)]
     return _Batch(gallery, requests, known, names)

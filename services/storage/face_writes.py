@@ -59,6 +59,8 @@ def delete_faces(ctx: ServiceContext, gallery: Gallery, faces: Sequence[Face]) -
     ctx.db.faces.update_many({"_id": {"$in": ids}}, {"$set": {"vector_state": "deleting", "updated_at": utcnow()}})
     crash_point("after_mongo_deleting")
     ctx.index.delete(gallery.collection, ids)
+    if gallery.reindexing_into:  # a running reindex may have copied them already (it sweeps after its switch too)
+        ctx.index.delete(gallery.reindexing_into, ids)
     crash_point("after_chroma_delete")
     ctx.db.faces.delete_many({"_id": {"$in": ids}})
     for f in faces:

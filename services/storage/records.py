@@ -211,7 +211,8 @@ class Gallery(Record):
     created_at: datetime
     updated_at: datetime
     calibration: dict[str, Any] | None = None
-    reindexing_to: str | None = None
+    reindexing_to: str | None = None  # the contract a running reindex (or index rebuild) writes for
+    reindexing_into: str | None = field(default=None, metadata=OMIT_NONE)  # and the collection it fills
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,17 +13,19 @@ import pytest
 from model.image_io import load_image
 from services.attendance.events import daily_report, events, record_event
 from services.config import Settings
-from services.context import ServiceContext
+from services.context import ServiceContext, open_context
 from services.engine import build_pipeline
 from services.errors import Conflict, ContractMismatch
 from services.evaluation.calibration import apply_calibration, identify_threshold_for_fpir
-from services.registry.consistency import reconcile, reindex
+from services.registry.consistency import rebuild_index, reconcile, reindex
 from services.registry.enrollment import EnrollOptions, ImageInput, enroll
 from services.registry.erasure import erase_person
 from services.registry.galleries import get_gallery
 from services.registry.persons import PersonInput, search_persons
 from services.reports.attendance import report_csv
 from services.search.identification import identify_image
+from services.storage.templates import template_collection
+from services.storage.vector_index import HnswParams
 
 Img = Callable[[str, int], Path]
 
@@ -157,6 +159,45 @@ def test_reindex_moves_the_gallery_to_another_model(ctx: ServiceContext, setting
     assert identify_image(ctx, lfw_image("Tony_Blair", 7))[0].person_id == ids["Tony_Blair"]
     assert {d["contract"] for d in ctx.db.faces.find()} == {dlib.contract.id}
     assert all(len(d["vector"]) == 4 * 128 for d in ctx.db.faces.find())
+
+
+def test_a_rebuild_applies_the_hnsw_settings_and_keeps_every_face(ctx: ServiceContext, lfw_image: Img) -> None:
+    ids = enroll_three(ctx, lfw_image)
+    old = get_gallery(ctx, "default")
+    assert ctx.index.hnsw(old.collection) == HnswParams(32, 200, 200)  # the settings' defaults
+    assert rebuild_index(ctx, "default")["rebuilt"] == 0  # already built with them
+
+    wanted = {"hnsw_m": 16, "hnsw_ef_construction": 100, "hnsw_ef_search": 64}
+    other = open_context(ctx.settings.model_copy(update=wanted), ctx.pipeline)
+    report = rebuild_index(other, "default")
+    new = get_gallery(other, "default")
+    assert report["rebuilt"] == 6 and report["from_hnsw"] == {
+        "max_neighbors": 32,
+        "ef_construction": 200,
+        "ef_search": 200,
+    }
+    assert new.collection != old.collection and new.contract == old.contract and new.reindexing_to is None
+    assert other.index.hnsw(new.collection) == HnswParams(16, 100, 64)
+    names = {c.name for c in other.index.client.list_collections()}
+    assert old.collection not in names and template_collection(old.collection) not in names
+    assert counts(other) == (6, 6) and other.index.count(template_collection(new.collection)) == 3
+    assert identify_image(other, lfw_image("Tony_Blair", 7))[0].person_id == ids["Tony_Blair"]
+    enroll(other, PersonInput("Aaron Peirsol"), [photo(lfw_image, "Aaron_Peirsol", 1)])  # enrollment is open again
+    assert counts(other) == (7, 7)
+
+
+def test_an_erasure_during_a_reindex_leaves_no_vector_in_the_new_collection(
+    ctx: ServiceContext, lfw_image: Img
+) -> None:
+    ids = enroll_three(ctx, lfw_image)
+    gallery = get_gallery(ctx, "default")
+    target = gallery.collection + ".next"
+    blair = list(ctx.db.faces.find({"person_id": ids["Tony_Blair"]}, {"_id": 1}))
+    # What a reindex has copied so far, and the claim it holds while it copies.
+    ctx.index.upsert(target, [d["_id"] for d in blair], np.eye(len(blair), 128, dtype=np.float32), ["x"] * len(blair))
+    ctx.db.galleries.update_one({"_id": "default"}, {"$set": {"reindexing_into": target}})
+    erase_person(ctx, ids["Tony_Blair"])
+    assert ctx.index.count(target) == 0 and counts(ctx) == (4, 4)
 
 
 def test_erasure_removes_records_vectors_files_and_snapshots(ctx: ServiceContext, lfw_image: Img) -> None:
