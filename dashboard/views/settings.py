@@ -138,9 +138,16 @@ def runtime_section() -> None:
             {"setting": "FACEREG_MONGO_URI", "value": redact(s.mongo_uri), "meaning": "identity records"},
             {"setting": "FACEREG_REDIS_URL", "value": redact(s.redis_url), "meaning": "task queue"},
             {
-                "setting": "FACEREG_CHROMA_HOST",
-                "value": s.chroma_host or f"embedded ({s.data_dir / 'chroma'})",
+                "setting": "FACEREG_CHROMA_MODE",
+                "value": f"server ({s.chroma_host}:{s.chroma_port})"
+                if s.chroma_mode == "server"
+                else f"embedded ({s.data_dir / 'chroma'})",
                 "meaning": "vector index",
+            },
+            {
+                "setting": "FACEREG_HNSW_M / _EF_CONSTRUCTION / _EF_SEARCH",
+                "value": f"{s.hnsw_m} / {s.hnsw_ef_construction} / {s.hnsw_ef_search}",
+                "meaning": "the index graph of new or rebuilt galleries (scripts/reindex.py GALLERY)",
             },
             {"setting": "FACEREG_DATA_DIR", "value": str(s.data_dir), "meaning": "stored photos, snapshots"},
         ],

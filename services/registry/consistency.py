@@ -126,7 +126,7 @@ def rebuild_index(ctx: ServiceContext, gallery_name: str, actor: str = "system")
     target = _claim(ctx, gallery, gallery.contract, collection_name(gallery.name, gallery.contract, suffix))
     query = {"gallery": gallery.name, "vector_state": {"$ne": "deleting"}, "vector": {"$exists": True}}
     rows = ctx.db.faces.find(query, {"person_id": 1, "vector": 1}).batch_size(MAX_BATCH)
-    copied, persons = 0, set()
+    copied, persons = 0, set[str]()
     with tqdm(desc="rebuild index", unit="face") as progress:
         while batch := list(itertools.islice(rows, MAX_BATCH)):
             vectors = np.stack([vector_from_bytes(d["vector"]) for d in batch])

@@ -44,8 +44,12 @@ NON_DEFAULT: dict[str, object] = {
     "timezone": "Asia/Kolkata",
     "mongo_uri": "mongodb://app:s3cret@db.example:27018/site2?authSource=admin",
     "redis_url": "redis://:pw@cache.example:6380/2",
+    "chroma_mode": "embedded",
     "chroma_host": "chroma.example",
     "chroma_port": 8123,
+    "hnsw_m": 48,
+    "hnsw_ef_construction": 400,
+    "hnsw_ef_search": 96,
     "chroma_token": SecretStr("t0ken=with/odd+chars"),
 }
 
