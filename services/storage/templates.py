@@ -54,9 +54,10 @@ def compute_templates(
 ) -> Templates:
     """The templates the records say the persons should have (all the gallery's persons when None)."""
     # A face enrolled during a reindex has no `next_vector` yet: it joins the new templates through its own write.
-    query: dict[str, Any] = {"gallery": gallery, "vector_state": {"$in": LIVE_STATES}, vector_field: {"$exists": True}}
-    if person_ids is not None:
+    query: dict[str, Any] = {}
+    if person_ids is not None:  # first: SecantusDB plans by the first field (services.search.scoring._live_faces)
         query["person_id"] = {"$in": sorted(set(person_ids))}
+    query |= {"gallery": gallery, "vector_state": {"$in": LIVE_STATES}, vector_field: {"$exists": True}}
     fields = {"person_id": 1, "quality": 1, vector_field: 1}
     return Templates.from_docs(ctx.db.faces.find(query, fields), vector_field)
 
