@@ -244,11 +244,12 @@ def test_the_chroma_server_is_the_default_and_embedded_starts_none(local: Local)
 
 
 def test_failures_are_one_line_errors(local: Local) -> None:
-    # Something that is not MongoDB holds the mongo port, and redis-server cannot be found.
+    # Something that is not MongoDB holds the mongo port, and redis-server cannot be found (Chroma embedded: this
+    # test is about the other two).
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", local.ports["mongo"]))
         blocker.listen()
-        proc = local.run("start", PATH="/nonexistent")
+        proc = local.run("start", PATH="/nonexistent", FACEREG_CHROMA_MODE="embedded")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "apt-get install redis-server" in proc.stderr
     assert str(local.data_dir / "logs" / "mongo.log") in proc.stderr
