@@ -186,6 +186,19 @@ def test_a_rebuild_applies_the_hnsw_settings_and_keeps_every_face(ctx: ServiceCo
     assert counts(other) == (7, 7)
 
 
+def test_reconcile_fills_an_empty_index_from_mongodb(ctx: ServiceContext, lfw_image: Img, tmp_path: Path) -> None:
+    # An upgrade from embedded Chroma to the server (or to a new Chroma database): MongoDB is the source of truth.
+    ids = enroll_three(ctx, lfw_image)
+    moved = ctx.settings.model_copy(update={"chroma_mode": "embedded", "data_dir": tmp_path / "moved"})
+    fresh = open_context(moved, ctx.pipeline)
+    gallery = get_gallery(fresh, "default")
+    assert fresh.index.count(gallery.collection) == 0
+    report = reconcile(fresh, "default")
+    assert report.missing_vectors_restored == 6  # and their templates, written as the faces are projected
+    assert counts(fresh) == (6, 6) and fresh.index.count(template_collection(gallery.collection)) == 3
+    assert identify_image(fresh, lfw_image("Tony_Blair", 7))[0].person_id == ids["Tony_Blair"]
+
+
 def test_an_erasure_during_a_reindex_leaves_no_vector_in_the_new_collection(
     ctx: ServiceContext, lfw_image: Img
 ) -> None:
