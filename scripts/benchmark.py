@@ -132,10 +132,11 @@ def main() -> int:
         print_json(index_one(args.mode, args.store, args.ef))
         return 0
     if args.command == "index":
+        settings = get_settings()  # an invalid FACEREG_* value: one line and exit 2, before any work
         builds = [HnswParams(*(int(v) for v in b.split(":"))) for b in args.builds.split(",")]
         cases = [Case(n, d, b) for n in args.sizes for d in args.dims for b in builds]
         modes = [m for m in args.modes.split(",") if m]
-        report = run_index(cases, modes, args.ef, args.out, args.store, get_settings() if args.mongo else None)
+        report = run_index(cases, modes, args.ef, args.out, args.store, settings if args.mongo else None)
         print(index_table(report))
         return 0
     report = run_all(args.images, args.out, args.device, args.batch)

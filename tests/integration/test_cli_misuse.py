@@ -34,7 +34,7 @@ CASES: list[tuple[str, tuple[str, ...], str]] = [
     ("evaluate.py", ("open-set", "--root", "{dir}", "--split", "{file}", "--target-fpir", "0"), "--target-fpir: '0'"),
     ("local_services.py", ("start", "--workers", "-1"), "--workers: -1 must be from 0 to 64"),
     ("reconcile.py", ("--all",), "unrecognized arguments: --all"),
-    ("reindex.py", ("default",), "required: --model"),
+    ("reindex.py", ("default", "--runtime", "tflite"), "invalid choice: 'tflite'"),
     ("export_onnx.py", ("mobilefacenet", "--min-cosine", "nan"), "--min-cosine: 'nan'"),
     ("download_weights.py", ("facenet",), "invalid choice: 'facenet'"),
     ("compose_env.py", ("--mongo-user", "a b"), "--mongo-user: letters, digits"),
