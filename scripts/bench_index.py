@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from scripts.bench_decode import memory_bytes
 from scripts.supervisor.probes import chroma_answers
+from scripts.supervisor.processes import find_program
 from services.config import Settings
 from services.storage.db import connect
 from services.storage.vector_index import MAX_BATCH, ChromaIndex, HnswParams, open_client
@@ -90,7 +91,7 @@ def chroma_server(path: Path) -> Iterator[tuple[int, int]]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or "chroma"
+    exe = find_program("chroma") or "chroma"
     args = [exe, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
